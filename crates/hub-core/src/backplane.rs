@@ -1,0 +1,22 @@
+//! The seam for cross-node fan-out.
+
+use crate::hub::Hub;
+use crate::message::Message;
+
+/// Where every [`Hub::broadcast`] goes. The default, [`LocalOnly`], delivers to this process's
+/// clients. A cross-node backplane (e.g. Redis pub/sub) publishes to its transport, delivers
+/// locally with [`Hub::deliver_local`], and calls `deliver_local` for messages from other nodes.
+pub trait Backplane: Send + Sync + 'static {
+    /// Fans `message` out; returns how many local clients had it queued.
+    fn broadcast(&self, hub: &Hub, message: Message) -> usize;
+}
+
+/// In-memory fan-out to the clients of this process only.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LocalOnly;
+
+impl Backplane for LocalOnly {
+    fn broadcast(&self, hub: &Hub, message: Message) -> usize {
+        hub.deliver_local(message)
+    }
+}

@@ -1,0 +1,224 @@
+//! Client handles and the per-client bounded outbound queue.
+
+use crate::error::SendError;
+use crate::hub::HubInner;
+use crate::message::{CloseCode, CloseFrame, Message};
+use crate::stats::DisconnectReason;
+use futures_util::task::AtomicWaker;
+use std::any::Any;
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+
+/// A client's id, unique within its hub and never reused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ClientId(pub(crate) u64);
+
+impl ClientId {
+    /// The id as a number.
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
+impl fmt::Display for ClientId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+/// A request to end the connection, decided by the hub or the application.
+#[derive(Clone, Debug)]
+pub(crate) struct CloseRequest {
+    pub(crate) frame: CloseFrame,
+    pub(crate) reason: DisconnectReason,
+    /// Write what is already queued first (graceful), or discard it (eviction).
+    pub(crate) drain: bool,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Queue {
+    pub(crate) data: VecDeque<Message>,
+    /// `false` once the client left the registry: nothing more is accepted.
+    pub(crate) closed: bool,
+    pub(crate) close: Option<CloseRequest>,
+}
+
+impl Queue {
+    /// Discards every queued message and returns how many there were.
+    pub(crate) fn discard(&mut self) -> usize {
+        let n = self.data.len();
+        self.data = VecDeque::new();
+        n
+    }
+}
+
+pub(crate) enum Push {
+    Queued {
+        was_empty: bool,
+    },
+    /// The queue was full: the client is now evicted; `dropped` queued messages were discarded.
+    Evicted {
+        dropped: usize,
+    },
+    Closed,
+}
+
+/// State shared by a client's handles, its connection driver and the hub's registry.
+pub(crate) struct Shared {
+    pub(crate) id: ClientId,
+    pub(crate) hub: Weak<HubInner>,
+    pub(crate) queue: Mutex<Queue>,
+    pub(crate) waker: AtomicWaker,
+    pub(crate) capacity: usize,
+    pub(crate) data: Option<Box<dyn Any + Send + Sync>>,
+}
+
+impl Shared {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Queues a message, or evicts the client when its queue is full. Never blocks on the peer.
+    pub(crate) fn push(&self, message: Message) -> Push {
+        let outcome = {
+            let mut q = self.lock();
+            if q.closed {
+                return Push::Closed;
+            }
+            if q.data.len() >= self.capacity {
+                q.closed = true;
+                q.close = Some(CloseRequest {
+                    frame: CloseFrame::from_static(CloseCode::POLICY, "slow consumer"),
+                    reason: DisconnectReason::SlowConsumer,
+                    drain: false,
+                });
+                Push::Evicted {
+                    dropped: q.discard(),
+                }
+            } else {
+                let was_empty = q.data.is_empty();
+                q.data.push_back(message);
+                Push::Queued { was_empty }
+            }
+        };
+        match outcome {
+            Push::Queued { was_empty: false } => {}
+            _ => self.waker.wake(),
+        }
+        outcome
+    }
+
+    /// Asks the driver to close. Returns `false` if the client had already left.
+    pub(crate) fn request_close(&self, request: CloseRequest) -> bool {
+        let mut q = self.lock();
+        if q.closed {
+            return false;
+        }
+        q.closed = true;
+        if !request.drain {
+            let dropped = q.discard();
+            if let Some(hub) = self.hub.upgrade() {
+                hub.count_dropped(dropped);
+            }
+        }
+        q.close = Some(request);
+        drop(q);
+        self.waker.wake();
+        true
+    }
+}
+
+/// A handle to one connected client: cheap to clone, usable from any thread, and safe to keep
+/// after the client left (every call then reports it instead of panicking).
+#[derive(Clone)]
+pub struct Client {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl Client {
+    /// The client's id, unique within its hub.
+    pub fn id(&self) -> ClientId {
+        self.shared.id
+    }
+
+    /// Queues a message for this client only. Never blocks.
+    ///
+    /// # Errors
+    /// - [`SendError::Closed`] if the client has left; the message is handed back.
+    /// - [`SendError::Evicted`] if its queue was full: the same policy as
+    ///   [`Hub::broadcast`](crate::Hub::broadcast), the client is evicted with close code 1008.
+    pub fn send(&self, message: impl Into<Message>) -> Result<(), SendError> {
+        let message = message.into();
+        match self.shared.push(message.clone()) {
+            Push::Queued { .. } => Ok(()),
+            Push::Closed => Err(SendError::Closed(message)),
+            Push::Evicted { dropped } => {
+                if let Some(hub) = self.shared.hub.upgrade() {
+                    hub.count_dropped(dropped);
+                    hub.remove(self.shared.id, DisconnectReason::SlowConsumer);
+                }
+                Err(SendError::Evicted)
+            }
+        }
+    }
+
+    /// Closes the connection with `code` and `reason` after the messages already queued for it
+    /// are written. The client leaves the registry at once. Returns `false` if it had already
+    /// left.
+    pub fn close(&self, code: impl Into<CloseCode>, reason: &str) -> bool {
+        let requested = self.shared.request_close(CloseRequest {
+            frame: CloseFrame::new(code, reason),
+            reason: DisconnectReason::ClosedByServer,
+            drain: true,
+        });
+        if requested {
+            if let Some(hub) = self.shared.hub.upgrade() {
+                hub.remove(self.shared.id, DisconnectReason::ClosedByServer);
+            }
+        }
+        requested
+    }
+
+    /// Whether the client is still in its hub's registry.
+    pub fn is_connected(&self) -> bool {
+        !self.shared.lock().closed
+    }
+
+    /// Messages waiting in this client's outbound queue.
+    pub fn queued(&self) -> usize {
+        self.shared.lock().data.len()
+    }
+
+    /// The metadata attached at upgrade, if it is a `T`.
+    ///
+    /// ```
+    /// # #[allow(dead_code)]
+    /// # fn demo(client: &hub_core::Client) {
+    /// struct User { name: String }
+    /// if let Some(user) = client.data::<User>() {
+    ///     println!("{} says hi", user.name);
+    /// }
+    /// # }
+    /// ```
+    pub fn data<T: Any>(&self) -> Option<&T> {
+        self.shared.data.as_deref().and_then(|d| d.downcast_ref())
+    }
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("id", &self.shared.id)
+            .field("connected", &self.is_connected())
+            .finish()
+    }
+}
+
+impl PartialEq for Client {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.shared, &other.shared)
+    }
+}
+
+impl Eq for Client {}

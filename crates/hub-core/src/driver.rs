@@ -1,0 +1,488 @@
+//! The connection driver: the one read/write/keepalive/eviction loop every adapter runs.
+
+use crate::client::{Client, CloseRequest};
+use crate::hub::{Handler, Hub, Inbound};
+use crate::keepalive::{Keepalive, Timeout};
+use crate::message::{CloseCode, CloseFrame, Message};
+use crate::stats::{Counters, DisconnectReason};
+use crate::transport::{Incoming, Outgoing, Timer, Transport, TransportError};
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+use std::fmt;
+use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+/// Messages read per poll before yielding to other tasks.
+const READ_BUDGET: usize = 64;
+/// Frames started per poll before flushing and yielding.
+const WRITE_BUDGET: usize = 512;
+/// A drained queue keeps at most this much capacity, so idle clients stay small.
+const IDLE_QUEUE_CAPACITY: usize = 4;
+
+#[derive(Debug)]
+enum State {
+    Open,
+    /// Writing the queue out before a graceful close, until `deadline`.
+    Draining {
+        request: CloseRequest,
+        deadline: Instant,
+    },
+    /// Our close frame is sent (or being flushed); waiting for the peer's reply until `deadline`.
+    /// Once reading is over (`read_done`), the transport's `poll_close` lingers: it flushes,
+    /// shuts down the write side and discards unread input, so the peer gets our close frame
+    /// instead of a reset.
+    Closing {
+        reason: DisconnectReason,
+        deadline: Instant,
+        read_done: bool,
+    },
+    /// The peer closed; flushing our reply, then done.
+    PeerClosed,
+}
+
+/// Drives one client's connection: reads and dispatches inbound messages, writes its queue in
+/// batches, pings, enforces the pong and write waits, evicts, and closes with the right code.
+///
+/// Created by [`Hub::connect`]; the adapter spawns it on its runtime. It completes when the
+/// connection is over, and the client has then left the registry. Dropping it (e.g. when its
+/// task is aborted) also removes the client.
+#[must_use = "a Connection does nothing unless it is spawned or awaited"]
+pub struct Connection<T: Transport, R: Timer> {
+    hub: Hub,
+    client: Client,
+    transport: T,
+    timer: R,
+    keepalive: Keepalive,
+    sleep: Option<Pin<Box<R::Sleep>>>,
+    sleep_at: Option<Instant>,
+    handler: Option<BoxFuture<'static, ()>>,
+    state: State,
+    ping_due: bool,
+    unflushed: bool,
+    finished: bool,
+}
+
+impl<T: Transport, R: Timer> Connection<T, R> {
+    pub(crate) fn new(hub: Hub, client: Client, transport: T, timer: R) -> Self {
+        let c = &hub.inner.config;
+        let keepalive = Keepalive::new(c.ping_interval, c.pong_wait, c.write_wait, timer.now());
+        Self {
+            hub,
+            client,
+            transport,
+            timer,
+            keepalive,
+            sleep: None,
+            sleep_at: None,
+            handler: None,
+            state: State::Open,
+            ping_due: false,
+            unflushed: false,
+            finished: false,
+        }
+    }
+
+    /// The client this connection serves.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    fn counters(&self) -> &Counters {
+        &self.hub.inner.counters
+    }
+
+    fn reading(&self) -> bool {
+        self.handler.is_none()
+            && !matches!(
+                self.state,
+                State::PeerClosed
+                    | State::Closing {
+                        read_done: true,
+                        ..
+                    }
+            )
+    }
+
+    /// Runs the handler for one inbound message.
+    fn dispatch(&mut self, message: Message, cx: &mut Context<'_>) -> Result<(), DisconnectReason> {
+        let Some(handler) = self.hub.inner.handler() else {
+            return Ok(());
+        };
+        let inbound = Inbound {
+            client: self.client.clone(),
+            message,
+        };
+        let outcome = catch_unwind(AssertUnwindSafe(|| match handler {
+            Handler::Sync(f) => {
+                f(&self.hub, inbound);
+                None
+            }
+            Handler::Async(f) => Some(f(self.hub.clone(), inbound)),
+        }));
+        match outcome {
+            Ok(None) => Ok(()),
+            Ok(Some(fut)) => {
+                self.handler = Some(fut);
+                self.poll_handler(cx)
+            }
+            Err(_) => Err(self.handler_panicked()),
+        }
+    }
+
+    fn poll_handler(&mut self, cx: &mut Context<'_>) -> Result<(), DisconnectReason> {
+        let Some(fut) = self.handler.as_mut() else {
+            return Ok(());
+        };
+        match catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
+            Ok(Poll::Pending) => Ok(()),
+            Ok(Poll::Ready(())) => {
+                self.handler = None;
+                // Reads were paused while the handler ran: do not count that time as silence.
+                self.keepalive.on_receive(self.timer.now());
+                Ok(())
+            }
+            Err(_) => Err(self.handler_panicked()),
+        }
+    }
+
+    fn handler_panicked(&mut self) -> DisconnectReason {
+        self.handler = None;
+        tracing::error!(client = %self.client.id(), "message handler panicked; closing with 1011");
+        self.begin_close(
+            CloseFrame::from_static(CloseCode::INTERNAL, "internal error"),
+            DisconnectReason::ClosedByServer,
+        );
+        DisconnectReason::ClosedByServer
+    }
+
+    /// Leaves the registry, discards the queue, and starts our side of the close handshake.
+    /// Idempotent: a connection that is already closing keeps its first reason.
+    fn begin_close(&mut self, frame: CloseFrame, reason: DisconnectReason) {
+        if matches!(self.state, State::Closing { .. } | State::PeerClosed) {
+            return;
+        }
+        self.leave(reason);
+        let deadline = self.timer.now() + self.hub.inner.config.write_wait;
+        // The close frame bypasses the data queue; a transport that cannot take it fails the
+        // write and the deadline ends the connection.
+        self.unflushed |= Pin::new(&mut self.transport)
+            .start_send(Outgoing::Close(frame))
+            .is_ok();
+        self.state = State::Closing {
+            reason,
+            deadline,
+            read_done: false,
+        };
+    }
+
+    fn leave(&self, reason: DisconnectReason) {
+        let dropped = {
+            let mut q = self.client.shared.lock();
+            q.closed = true;
+            q.discard()
+        };
+        self.hub.inner.count_dropped(dropped);
+        self.hub.inner.remove(self.client.id(), reason);
+    }
+
+    fn reason_now(&self, otherwise: DisconnectReason) -> DisconnectReason {
+        match &self.state {
+            State::Closing { reason, .. } => *reason,
+            State::Draining { request, .. } => request.reason,
+            _ => otherwise,
+        }
+    }
+
+    fn read(&mut self, cx: &mut Context<'_>, now: Instant) -> Result<(), DisconnectReason> {
+        for _ in 0..READ_BUDGET {
+            if !self.reading() {
+                return Ok(());
+            }
+            let frame = match Pin::new(&mut self.transport).poll_next(cx) {
+                Poll::Pending => return Ok(()),
+                Poll::Ready(None) => return Err(self.reason_now(DisconnectReason::PeerClosed)),
+                Poll::Ready(Some(Ok(frame))) => frame,
+                Poll::Ready(Some(Err(error))) => return self.read_failed(error),
+            };
+            self.keepalive.on_receive(now);
+            match frame {
+                Incoming::Message(message) => {
+                    if matches!(self.state, State::Open | State::Draining { .. }) {
+                        Counters::add(&self.counters().messages_in, 1);
+                        Counters::add(&self.counters().bytes_in, message.len() as u64);
+                        self.dispatch(message, cx)?;
+                    }
+                }
+                // The transport queued the pong; make sure it is flushed.
+                Incoming::Ping(_) => self.unflushed = true,
+                Incoming::Pong(_) => {}
+                Incoming::Close(_) => match self.state {
+                    // The peer answered our close: the handshake is complete.
+                    State::Closing { reason, .. } => return Err(reason),
+                    _ => {
+                        self.leave(DisconnectReason::PeerClosed);
+                        self.state = State::PeerClosed;
+                        self.unflushed = true;
+                    }
+                },
+            }
+        }
+        cx.waker().wake_by_ref();
+        Ok(())
+    }
+
+    fn read_failed(&mut self, error: TransportError) -> Result<(), DisconnectReason> {
+        if let State::Closing { reason, .. } = self.state {
+            return Err(reason);
+        }
+        let reason = match &error {
+            TransportError::TooBig => DisconnectReason::TooBig,
+            TransportError::InvalidUtf8 => DisconnectReason::InvalidUtf8,
+            TransportError::Protocol(_) => DisconnectReason::ProtocolError,
+            TransportError::Closed => DisconnectReason::PeerClosed,
+            TransportError::Io(_) => DisconnectReason::TransportError,
+        };
+        tracing::debug!(client = %self.client.id(), %error, "read failed");
+        match error.close_frame() {
+            // Fail the connection: send the close frame, then linger until it is out.
+            Some(frame) => {
+                self.begin_close(frame, reason);
+                if let State::Closing { read_done, .. } = &mut self.state {
+                    *read_done = true;
+                }
+                Ok(())
+            }
+            None => Err(reason),
+        }
+    }
+
+    fn on_timers(&mut self, now: Instant) -> Result<(), DisconnectReason> {
+        match &self.state {
+            State::Closing {
+                reason, deadline, ..
+            } if now >= *deadline => return Err(*reason),
+            State::Draining { request, deadline } if now >= *deadline => {
+                let request = request.clone();
+                self.begin_close(request.frame, request.reason);
+            }
+            _ => {}
+        }
+        while let Some(timeout) = self.keepalive.handle_timeout(now) {
+            match timeout {
+                Timeout::Ping => self.ping_due = true,
+                Timeout::WriteStalled => {
+                    return Err(self.reason_now(DisconnectReason::WriteStalled));
+                }
+                Timeout::PeerSilent => {
+                    if let State::Closing { reason, .. } = self.state {
+                        return Err(reason);
+                    }
+                    self.begin_close(
+                        CloseFrame::from_static(CloseCode::GOING_AWAY, "keepalive timeout"),
+                        DisconnectReason::PeerSilent,
+                    );
+                    let mut cx = Context::from_waker(futures_util::task::noop_waker_ref());
+                    let _ = Pin::new(&mut self.transport).poll_flush(&mut cx);
+                    return Err(DisconnectReason::PeerSilent);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn write(&mut self, cx: &mut Context<'_>, now: Instant) -> Result<(), DisconnectReason> {
+        if matches!(self.state, State::Open | State::Draining { .. }) {
+            self.client.shared.waker.register(cx.waker());
+            if self.ping_due && self.ready(cx)? {
+                self.start(Outgoing::Ping(Bytes::new()))?;
+                self.ping_due = false;
+            }
+            self.write_queue(cx, now)?;
+        }
+        if self.unflushed {
+            match Pin::new(&mut self.transport).poll_flush(cx) {
+                Poll::Ready(Ok(())) => {
+                    self.unflushed = false;
+                    self.keepalive.on_write_done();
+                }
+                Poll::Ready(Err(error)) => return Err(self.write_failed(error)),
+                Poll::Pending => self.keepalive.on_write_blocked(now),
+            }
+        }
+        if !self.unflushed {
+            match self.state {
+                State::PeerClosed => return Err(DisconnectReason::PeerClosed),
+                State::Closing {
+                    reason,
+                    read_done: true,
+                    ..
+                } => match Pin::new(&mut self.transport).poll_close(cx) {
+                    Poll::Pending => {}
+                    Poll::Ready(_) => return Err(reason),
+                },
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves queued messages into the transport until it pushes back, the queue is empty or the
+    /// budget is spent; acts on a pending close request.
+    fn write_queue(&mut self, cx: &mut Context<'_>, now: Instant) -> Result<(), DisconnectReason> {
+        for _ in 0..WRITE_BUDGET {
+            if !self.ready(cx)? {
+                return Ok(());
+            }
+            let (message, request) = {
+                let mut q = self.client.shared.lock();
+                match q.close.as_ref().map(|r| r.drain) {
+                    Some(false) => (None, q.close.take()),
+                    Some(true) if q.data.is_empty() => (None, q.close.take()),
+                    Some(true) => (q.data.pop_front(), q.close.clone()),
+                    None => {
+                        let next = q.data.pop_front();
+                        if next.is_none() && q.data.capacity() > IDLE_QUEUE_CAPACITY {
+                            q.data.shrink_to(IDLE_QUEUE_CAPACITY);
+                        }
+                        (next, None)
+                    }
+                }
+            };
+            let Some(message) = message else {
+                if let Some(request) = request {
+                    self.begin_close(request.frame, request.reason);
+                }
+                return Ok(());
+            };
+            if let (Some(request), State::Open) = (request, &self.state) {
+                // A graceful close (Client::close, shutdown) first writes what is queued.
+                let timeout = match request.reason {
+                    DisconnectReason::Shutdown => self.hub.inner.config.shutdown_timeout,
+                    _ => self.hub.inner.config.write_wait,
+                };
+                self.state = State::Draining {
+                    request,
+                    deadline: now + timeout,
+                };
+            }
+            let len = message.len() as u64;
+            self.start(Outgoing::Message(message))?;
+            Counters::add(&self.counters().messages_out, 1);
+            Counters::add(&self.counters().bytes_out, len);
+        }
+        cx.waker().wake_by_ref();
+        Ok(())
+    }
+
+    fn ready(&mut self, cx: &mut Context<'_>) -> Result<bool, DisconnectReason> {
+        match Pin::new(&mut self.transport).poll_ready(cx) {
+            Poll::Ready(Ok(())) => Ok(true),
+            Poll::Ready(Err(error)) => Err(self.write_failed(error)),
+            Poll::Pending => {
+                self.keepalive.on_write_blocked(self.timer.now());
+                Ok(false)
+            }
+        }
+    }
+
+    fn start(&mut self, frame: Outgoing) -> Result<(), DisconnectReason> {
+        self.unflushed = true;
+        Pin::new(&mut self.transport)
+            .start_send(frame)
+            .map_err(|error| self.write_failed(error))
+    }
+
+    fn write_failed(&self, error: TransportError) -> DisconnectReason {
+        tracing::debug!(client = %self.client.id(), %error, "write failed");
+        let fallback = match self.state {
+            State::PeerClosed => DisconnectReason::PeerClosed,
+            _ => DisconnectReason::TransportError,
+        };
+        self.reason_now(fallback)
+    }
+
+    /// Arms the timer for the next deadline; `true` if that deadline has already passed.
+    fn arm_timer(&mut self, cx: &mut Context<'_>) -> bool {
+        let mut deadline = self.keepalive.poll_timeout();
+        if let State::Closing { deadline: d, .. } | State::Draining { deadline: d, .. } = self.state
+        {
+            deadline = deadline.min(d);
+        }
+        if self.sleep_at != Some(deadline) {
+            self.sleep = Some(Box::pin(self.timer.sleep_until(deadline)));
+            self.sleep_at = Some(deadline);
+        }
+        match self.sleep.as_mut().map(|s| s.as_mut().poll(cx)) {
+            Some(Poll::Ready(())) => {
+                self.sleep = None;
+                self.sleep_at = None;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn drive(&mut self, cx: &mut Context<'_>) -> Result<(), DisconnectReason> {
+        // A few rounds at most: a timer that fired while we worked gets handled at once.
+        for _ in 0..4 {
+            let now = self.timer.now();
+            self.poll_handler(cx)?;
+            self.read(cx, now)?;
+            self.on_timers(now)?;
+            self.write(cx, now)?;
+            if !self.arm_timer(cx) {
+                return Ok(());
+            }
+        }
+        cx.waker().wake_by_ref();
+        Ok(())
+    }
+
+    fn finish(&mut self, reason: DisconnectReason) {
+        if self.finished {
+            return;
+        }
+        self.finished = true;
+        self.handler = None;
+        self.leave(reason);
+        self.hub.inner.live.fetch_sub(1, Ordering::SeqCst);
+        self.hub.inner.changed.notify();
+    }
+}
+
+impl<T: Transport, R: Timer> Future for Connection<T, R> {
+    type Output = DisconnectReason;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<DisconnectReason> {
+        let this = &mut *self;
+        match this.drive(cx) {
+            Ok(()) => Poll::Pending,
+            Err(reason) => {
+                this.finish(reason);
+                Poll::Ready(reason)
+            }
+        }
+    }
+}
+
+impl<T: Transport, R: Timer> Unpin for Connection<T, R> {}
+
+impl<T: Transport, R: Timer> Drop for Connection<T, R> {
+    fn drop(&mut self) {
+        let reason = self.reason_now(DisconnectReason::Shutdown);
+        self.finish(reason);
+    }
+}
+
+impl<T: Transport, R: Timer> fmt::Debug for Connection<T, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connection")
+            .field("client", &self.client.id())
+            .field("state", &self.state)
+            .finish_non_exhaustive()
+    }
+}

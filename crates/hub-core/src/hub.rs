@@ -1,0 +1,440 @@
+//! The hub: registry, broadcast, handler, upgrade acceptance, shutdown.
+
+use crate::backplane::{Backplane, LocalOnly};
+use crate::client::{Client, ClientId, CloseRequest, Push, Shared};
+use crate::config::HubConfig;
+use crate::driver::Connection;
+use crate::handshake::{self, Accept, Rejection, RequestHead};
+use crate::message::{CloseCode, CloseFrame, Message};
+use crate::notify::{Changed, Notify};
+use crate::origin::{is_same_origin, OriginPolicy};
+use crate::stats::{Counters, DisconnectReason, Stats};
+use crate::transport::{Timer, Transport};
+use futures_util::future::BoxFuture;
+use std::any::Any;
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+
+/// An inbound message and the client that sent it (Kashvi's `ws.Message`).
+#[derive(Clone, Debug)]
+pub struct Inbound {
+    /// The sender; `inbound.client.send(..)` replies to it alone.
+    pub client: Client,
+    /// The message, text or binary.
+    pub message: Message,
+}
+
+type SyncHandler = dyn Fn(&Hub, Inbound) + Send + Sync;
+type AsyncHandler = dyn Fn(Hub, Inbound) -> BoxFuture<'static, ()> + Send + Sync;
+
+#[derive(Clone)]
+pub(crate) enum Handler {
+    Sync(Arc<SyncHandler>),
+    Async(Arc<AsyncHandler>),
+}
+
+pub(crate) struct HubInner {
+    pub(crate) config: HubConfig,
+    registry: RwLock<HashMap<ClientId, Arc<Shared>>>,
+    count: AtomicUsize,
+    next_id: AtomicU64,
+    handler: RwLock<Option<Handler>>,
+    backplane: RwLock<Arc<dyn Backplane>>,
+    pub(crate) counters: Counters,
+    shutting_down: AtomicBool,
+    /// Connection drivers alive (registered or still closing).
+    pub(crate) live: AtomicUsize,
+    pub(crate) changed: Notify,
+    warned_cross_origin: AtomicBool,
+}
+
+impl HubInner {
+    /// Removes a client from the registry; counts the departure once.
+    pub(crate) fn remove(&self, id: ClientId, reason: DisconnectReason) -> bool {
+        let removed = {
+            let mut registry = self
+                .registry
+                .write()
+                .unwrap_or_else(PoisonError::into_inner);
+            let removed = registry.remove(&id).is_some();
+            if removed {
+                self.count.store(registry.len(), Ordering::SeqCst);
+            }
+            removed
+        };
+        if removed {
+            self.counters.disconnect(reason);
+            tracing::debug!(client = %id, reason = reason.as_str(), "client left");
+            self.changed.notify();
+        }
+        removed
+    }
+
+    pub(crate) fn count_dropped(&self, n: usize) {
+        if n > 0 {
+            Counters::add(&self.counters.dropped, n as u64);
+        }
+    }
+
+    pub(crate) fn handler(&self) -> Option<Handler> {
+        self.handler
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+/// A hub of WebSocket (and later SSE) clients: Kashvi's `ws.Hub`, without its event loop.
+///
+/// A `Hub` is a cheap handle (an `Arc`); clone it into handlers, tasks and threads. There is no
+/// `Run` to forget: every connection is driven by its own [`Connection`] future, which the
+/// adapter spawns, so creating a hub is all the setup there is.
+///
+/// # Concurrency contract
+/// - **Broadcast and send never wait for a client.** They lock the registry for reading and
+///   each recipient's queue for a push, and return. They may be called from any thread, from
+///   plain sync code and from inside the message handler.
+/// - **Handlers run on the sender's own connection task.** Calls for one client are sequential
+///   and in arrival order: the next message is not read until the handler call (or its future)
+///   for the previous one has finished. Handlers of different clients run concurrently. A slow
+///   handler delays only its own client's reads; writes and pings to that client continue.
+/// - A sync handler ([`Hub::on_message`]) must not block: it runs on a runtime worker. Use
+///   [`Hub::on_message_async`] for anything that waits.
+///
+/// # Slow clients
+/// Each client has a bounded queue ([`HubConfig::queue_capacity`], 256 by default). When a
+/// [`Hub::broadcast`] or a [`Client::send`] finds it full, the client is **evicted**: removed
+/// from the registry at once, its queued messages discarded and counted in [`Stats::dropped`],
+/// and its connection closed with code **1008** and reason `"slow consumer"`, counted in
+/// [`Stats::evicted`]. Other clients are not affected and the publisher is never blocked.
+/// Pings and close frames do not go through the queue, so they are never dropped behind data.
+///
+/// ```
+/// use hub_core::{Hub, Message};
+///
+/// let hub = Hub::new();
+/// hub.on_message(|hub, msg| {
+///     hub.broadcast(msg.message.clone());                 // to everyone
+///     let _ = msg.client.send(r#"{"type":"ack"}"#);       // or to the sender only
+/// });
+/// assert_eq!(hub.broadcast(Message::text("nobody here yet")), 0);
+/// assert_eq!(hub.client_count(), 0);
+/// ```
+#[derive(Clone)]
+pub struct Hub {
+    pub(crate) inner: Arc<HubInner>,
+}
+
+impl Default for Hub {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Hub {
+    /// A hub with Kashvi's defaults (Kashvi's `NewHub`).
+    pub fn new() -> Self {
+        Self::with_config(HubConfig::default())
+    }
+
+    /// A hub with `config`.
+    pub fn with_config(config: HubConfig) -> Self {
+        Self {
+            inner: Arc::new(HubInner {
+                config,
+                registry: RwLock::new(HashMap::new()),
+                count: AtomicUsize::new(0),
+                next_id: AtomicU64::new(1),
+                handler: RwLock::new(None),
+                backplane: RwLock::new(Arc::new(LocalOnly)),
+                counters: Counters::default(),
+                shutting_down: AtomicBool::new(false),
+                live: AtomicUsize::new(0),
+                changed: Notify::default(),
+                warned_cross_origin: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    /// The hub's configuration.
+    pub fn config(&self) -> &HubConfig {
+        &self.inner.config
+    }
+
+    /// Sets the inbound message handler (Kashvi's `OnMessage`), replacing any previous one.
+    /// It runs on the sender's connection task and must not block; see the
+    /// [concurrency contract](Hub#concurrency-contract).
+    pub fn on_message(&self, handler: impl Fn(&Hub, Inbound) + Send + Sync + 'static) {
+        *self
+            .inner
+            .handler
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Some(Handler::Sync(Arc::new(handler)));
+    }
+
+    /// Sets an async inbound message handler, replacing any previous one. The connection keeps
+    /// writing and pinging while the future runs; its next message is read when it completes.
+    pub fn on_message_async<F, Fut>(&self, handler: F)
+    where
+        F: Fn(Hub, Inbound) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let boxed: Arc<AsyncHandler> = Arc::new(move |hub, msg| Box::pin(handler(hub, msg)));
+        *self
+            .inner
+            .handler
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Some(Handler::Async(boxed));
+    }
+
+    /// Replaces the cross-node fan-out (in-memory by default). Every [`Hub::broadcast`] passes
+    /// through it.
+    pub fn set_backplane(&self, backplane: Arc<dyn Backplane>) {
+        *self
+            .inner
+            .backplane
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = backplane;
+    }
+
+    /// Sends a message to every client (Kashvi's `hub.Broadcast <- data`), through the
+    /// backplane. Never blocks and never waits for a client; a client whose queue is full is
+    /// evicted. The payload is shared by every recipient, not copied.
+    ///
+    /// Returns how many local clients had the message queued.
+    pub fn broadcast(&self, message: impl Into<Message>) -> usize {
+        Counters::add(&self.inner.counters.broadcasts, 1);
+        let backplane = self
+            .inner
+            .backplane
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        backplane.broadcast(self, message.into())
+    }
+
+    /// Queues a message for every client connected to this process, bypassing the backplane.
+    /// Backplanes call this for messages that arrive from other nodes.
+    pub fn deliver_local(&self, message: Message) -> usize {
+        let mut queued = 0;
+        let mut evicted: Vec<(ClientId, usize)> = Vec::new();
+        {
+            let registry = self
+                .inner
+                .registry
+                .read()
+                .unwrap_or_else(PoisonError::into_inner);
+            for client in registry.values() {
+                match client.push(message.clone()) {
+                    Push::Queued { .. } => queued += 1,
+                    // the message that found the queue full is lost to that client too
+                    Push::Evicted { dropped } => evicted.push((client.id, dropped + 1)),
+                    Push::Closed => {}
+                }
+            }
+        }
+        for (id, dropped) in evicted {
+            self.inner.count_dropped(dropped);
+            self.inner.remove(id, DisconnectReason::SlowConsumer);
+            tracing::debug!(client = %id, "evicted slow consumer");
+        }
+        queued
+    }
+
+    /// Clients connected now. Exact: it changes only under the registry's lock.
+    pub fn client_count(&self) -> usize {
+        self.inner.count.load(Ordering::SeqCst)
+    }
+
+    /// A handle to a connected client.
+    pub fn client(&self, id: ClientId) -> Option<Client> {
+        let registry = self
+            .inner
+            .registry
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        registry.get(&id).map(|shared| Client {
+            shared: shared.clone(),
+        })
+    }
+
+    /// Handles to every connected client (a snapshot).
+    pub fn clients(&self) -> Vec<Client> {
+        let registry = self
+            .inner
+            .registry
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        registry
+            .values()
+            .map(|shared| Client {
+                shared: shared.clone(),
+            })
+            .collect()
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> Stats {
+        Stats::read(&self.inner.counters, self.client_count())
+    }
+
+    /// Resolves at the next change of the registry (a client joined or left) or of the hub's
+    /// state. Await it in a loop to wait for a condition without polling:
+    ///
+    /// ```
+    /// # #[allow(dead_code)]
+    /// # async fn demo(hub: hub_core::Hub) {
+    /// while hub.client_count() < 3 {
+    ///     hub.changed().await;
+    /// }
+    /// # }
+    /// ```
+    pub fn changed(&self) -> Changed<'_> {
+        self.inner.changed.changed()
+    }
+
+    /// Validates an upgrade request: method, headers, key, the hub's origin policy and its
+    /// state. Adapters answer 101 with the [`Accept`] or the [`Rejection`]'s status.
+    ///
+    /// # Errors
+    /// The [`Rejection`] to answer with; each is counted in [`Stats::rejected_upgrades`].
+    pub fn accept(&self, head: &dyn RequestHead) -> Result<Accept, Rejection> {
+        let result = self.check(head);
+        if let Err(rejection) = result {
+            Counters::add(&self.inner.counters.rejected_upgrades, 1);
+            tracing::debug!(%rejection, "upgrade refused");
+        }
+        result
+    }
+
+    fn check(&self, head: &dyn RequestHead) -> Result<Accept, Rejection> {
+        if self.is_shutting_down() {
+            return Err(Rejection::ShuttingDown);
+        }
+        let accept = handshake::validate(head)?;
+        let policy = &self.inner.config.origin;
+        if !policy.check(head) {
+            return Err(Rejection::OriginDenied);
+        }
+        if matches!(policy, OriginPolicy::AllowAll) {
+            if let Some(origin) = head.header_str("origin") {
+                if !is_same_origin(origin, head.header_str("host"))
+                    && !self.inner.warned_cross_origin.swap(true, Ordering::Relaxed)
+                {
+                    tracing::warn!(
+                        origin,
+                        "accepted a cross-origin WebSocket upgrade under the default allow-all \
+                         origin policy; set HubConfig::origin to OriginPolicy::SameOrigin or an \
+                         allow-list (or AllowAllExplicit to silence this warning)"
+                    );
+                }
+            }
+        }
+        Ok(accept)
+    }
+
+    /// Registers a client on an upgraded transport and returns the future that drives it.
+    /// The adapter spawns it. `data` is the client's metadata (see [`Client::data`]).
+    ///
+    /// If the hub is shutting down, the connection is closed at once with 1001.
+    pub fn connect<T: Transport, R: Timer>(
+        &self,
+        transport: T,
+        timer: R,
+        data: Option<Box<dyn Any + Send + Sync>>,
+    ) -> Connection<T, R> {
+        let id = ClientId(self.inner.next_id.fetch_add(1, Ordering::Relaxed));
+        let shared = Arc::new(Shared {
+            id,
+            hub: Arc::downgrade(&self.inner),
+            queue: Mutex::default(),
+            waker: Default::default(),
+            capacity: self.inner.config.queue_capacity,
+            data,
+        });
+        self.inner.live.fetch_add(1, Ordering::SeqCst);
+        let registered = {
+            let mut registry = self
+                .inner
+                .registry
+                .write()
+                .unwrap_or_else(PoisonError::into_inner);
+            if self.is_shutting_down() {
+                false
+            } else {
+                registry.insert(id, shared.clone());
+                self.inner.count.store(registry.len(), Ordering::SeqCst);
+                true
+            }
+        };
+        if registered {
+            Counters::add(&self.inner.counters.connections_total, 1);
+            tracing::debug!(client = %id, "client joined");
+            self.inner.changed.notify();
+        } else {
+            shared.request_close(shutdown_request());
+        }
+        Connection::new(self.clone(), Client { shared }, transport, timer)
+    }
+
+    /// Starts a graceful shutdown: later upgrades get 503, every client leaves the registry
+    /// and is closed with 1001 Going Away after its queue is flushed (each flush bounded by
+    /// [`HubConfig::shutdown_timeout`]). Await [`Hub::closed`] for the connections to end.
+    pub fn shutdown(&self) {
+        let drained: Vec<Arc<Shared>> = {
+            let mut registry = self
+                .inner
+                .registry
+                .write()
+                .unwrap_or_else(PoisonError::into_inner);
+            self.inner.shutting_down.store(true, Ordering::SeqCst);
+            let all = registry.drain().map(|(_, shared)| shared).collect();
+            self.inner.count.store(0, Ordering::SeqCst);
+            all
+        };
+        for shared in &drained {
+            if shared.request_close(shutdown_request()) {
+                self.inner.counters.disconnect(DisconnectReason::Shutdown);
+            }
+        }
+        tracing::debug!(clients = drained.len(), "hub shutting down");
+        self.inner.changed.notify();
+    }
+
+    /// Whether [`Hub::shutdown`] was called.
+    pub fn is_shutting_down(&self) -> bool {
+        self.inner.shutting_down.load(Ordering::SeqCst)
+    }
+
+    /// Connection drivers still running (registered clients plus connections still closing).
+    pub fn live_connections(&self) -> usize {
+        self.inner.live.load(Ordering::SeqCst)
+    }
+
+    /// Resolves once the hub is shutting down and every connection has ended.
+    pub async fn closed(&self) {
+        while !(self.is_shutting_down() && self.live_connections() == 0) {
+            self.changed().await;
+        }
+    }
+}
+
+fn shutdown_request() -> CloseRequest {
+    CloseRequest {
+        frame: CloseFrame::from_static(CloseCode::GOING_AWAY, "server shutting down"),
+        reason: DisconnectReason::Shutdown,
+        drain: true,
+    }
+}
+
+impl fmt::Debug for Hub {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Hub")
+            .field("clients", &self.client_count())
+            .field("shutting_down", &self.is_shutting_down())
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,163 @@
+//! Per-hub origin policy for WebSocket upgrades.
+
+use crate::handshake::RequestHead;
+use std::fmt;
+use std::sync::Arc;
+
+type CustomCheck = dyn Fn(&dyn RequestHead) -> bool + Send + Sync;
+
+/// Which browser origins may open a connection to a hub. A denied upgrade gets HTTP 403 before
+/// any WebSocket handshake happens.
+///
+/// Requests without an `Origin` header come from non-browser clients (which can forge any
+/// origin anyway) and are allowed by every built-in policy; a [`OriginPolicy::custom`] check
+/// decides for itself.
+///
+/// ```
+/// use hub_core::OriginPolicy;
+///
+/// let policy = OriginPolicy::allow_list(["https://myapp.com", "http://localhost:8080"]);
+/// assert!(policy.allows(Some("https://myapp.com"), Some("api.myapp.com")));
+/// assert!(!policy.allows(Some("https://myapp.com.evil.com"), Some("api.myapp.com")));
+/// assert!(!policy.allows(Some("null"), Some("api.myapp.com")));
+/// ```
+#[derive(Clone, Default)]
+pub enum OriginPolicy {
+    /// Kashvi's default: every origin is accepted. The first cross-origin upgrade a hub accepts
+    /// under this default logs one warning that names the fix.
+    #[default]
+    AllowAll,
+    /// Allow every origin and never warn: the explicit choice of an open endpoint.
+    AllowAllExplicit,
+    /// gorilla/websocket's default: the `Origin`'s host and port must equal the `Host` header.
+    SameOrigin,
+    /// Only these serialized origins (`scheme://host[:port]`), compared case-insensitively.
+    AllowList(Arc<[String]>),
+    /// A function of the request head (Kashvi's `SetCheckOrigin`, scoped to one hub).
+    Custom(Arc<CustomCheck>),
+}
+
+impl OriginPolicy {
+    /// An allow-list of serialized origins such as `https://myapp.com`.
+    pub fn allow_list<I, S>(origins: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let list: Vec<String> = origins
+            .into_iter()
+            .map(|o| o.into().trim().trim_end_matches('/').to_ascii_lowercase())
+            .filter(|o| !o.is_empty())
+            .collect();
+        OriginPolicy::AllowList(list.into())
+    }
+
+    /// A custom check on the request head; return `true` to allow.
+    pub fn custom(check: impl Fn(&dyn RequestHead) -> bool + Send + Sync + 'static) -> Self {
+        OriginPolicy::Custom(Arc::new(check))
+    }
+
+    /// Whether an upgrade with this `Origin` and `Host` is allowed by a built-in policy.
+    /// A [`OriginPolicy::Custom`] policy needs the whole request: see [`Self::check`].
+    pub fn allows(&self, origin: Option<&str>, host: Option<&str>) -> bool {
+        match self {
+            OriginPolicy::AllowAll | OriginPolicy::AllowAllExplicit => true,
+            OriginPolicy::SameOrigin => match origin {
+                None => true,
+                Some(origin) => is_same_origin(origin, host),
+            },
+            OriginPolicy::AllowList(list) => match origin {
+                None => true,
+                Some(origin) => {
+                    let origin = origin.trim();
+                    list.iter()
+                        .any(|allowed| allowed.eq_ignore_ascii_case(origin))
+                }
+            },
+            OriginPolicy::Custom(_) => false,
+        }
+    }
+
+    /// Runs the policy against a request head.
+    pub fn check(&self, head: &dyn RequestHead) -> bool {
+        match self {
+            OriginPolicy::Custom(check) => check(head),
+            other => other.allows(head.header_str("origin"), head.header_str("host")),
+        }
+    }
+}
+
+/// Whether `origin`'s authority (host and port) equals the `Host` header, ignoring ASCII case.
+pub(crate) fn is_same_origin(origin: &str, host: Option<&str>) -> bool {
+    let Some(host) = host else { return false };
+    let Some((scheme, authority)) = origin.trim().split_once("://") else {
+        return false; // "null" and garbage
+    };
+    let authority = authority.trim_end_matches('/');
+    if authority.contains('/') || authority.contains('@') {
+        return false;
+    }
+    let host = host.trim();
+    if authority.eq_ignore_ascii_case(host) {
+        return true;
+    }
+    // `Host: example.com` matches `https://example.com:443` and vice versa.
+    let default_port = match scheme.to_ascii_lowercase().as_str() {
+        "http" | "ws" => "80",
+        "https" | "wss" => "443",
+        _ => return false,
+    };
+    let suffix = format!(":{default_port}");
+    let strip = |a: &str| -> String {
+        let lower = a.to_ascii_lowercase();
+        match lower.strip_suffix(&suffix) {
+            Some(h) => h.to_string(),
+            None => lower,
+        }
+    };
+    strip(authority) == strip(host)
+}
+
+impl fmt::Debug for OriginPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OriginPolicy::AllowAll => f.write_str("AllowAll"),
+            OriginPolicy::AllowAllExplicit => f.write_str("AllowAllExplicit"),
+            OriginPolicy::SameOrigin => f.write_str("SameOrigin"),
+            OriginPolicy::AllowList(list) => f.debug_tuple("AllowList").field(list).finish(),
+            OriginPolicy::Custom(_) => f.write_str("Custom(..)"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_origin() {
+        let p = OriginPolicy::SameOrigin;
+        assert!(p.allows(Some("http://127.0.0.1:8080"), Some("127.0.0.1:8080")));
+        assert!(p.allows(Some("https://Example.com"), Some("example.com")));
+        assert!(p.allows(Some("https://example.com:443"), Some("example.com")));
+        assert!(p.allows(None, Some("example.com")));
+        assert!(!p.allows(Some("http://localhost:8080"), Some("127.0.0.1:8080")));
+        assert!(!p.allows(Some("null"), Some("example.com")));
+        assert!(!p.allows(Some("https://example.com.evil.com"), Some("example.com")));
+        assert!(!p.allows(Some("https://evil-example.com"), Some("example.com")));
+        assert!(!p.allows(Some("https://example.com@evil.com"), Some("example.com")));
+        assert!(!p.allows(Some("http://example.com:8080"), Some("example.com")));
+    }
+
+    #[test]
+    fn allow_list_is_exact() {
+        let p = OriginPolicy::allow_list(["https://example.com/", " http://localhost:3000 "]);
+        assert!(p.allows(Some("https://EXAMPLE.com"), None));
+        assert!(p.allows(Some("http://localhost:3000"), None));
+        assert!(!p.allows(Some("http://localhost:3001"), None));
+        assert!(!p.allows(Some("null"), None));
+        assert!(!p.allows(Some("https://example.com.evil.com"), None));
+        assert!(!p.allows(Some("https://evil-example.com"), None));
+        assert!(!p.allows(Some("http://example.com"), None));
+    }
+}

@@ -1,0 +1,146 @@
+//! Cheap atomic counters and their snapshot.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+/// Why a client left the hub. Each reason is counted in [`Stats::disconnects`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum DisconnectReason {
+    /// The peer closed (close frame, or the TCP connection ended).
+    PeerClosed,
+    /// Evicted: a `send` or `broadcast` found its outbound queue full. Close code 1008.
+    SlowConsumer,
+    /// Nothing arrived within the pong wait. Close code 1001, best effort.
+    PeerSilent,
+    /// A write stayed blocked longer than the write wait; dropped without a close frame.
+    WriteStalled,
+    /// An inbound message exceeded the size limit. Close code 1009.
+    TooBig,
+    /// An inbound text message was not UTF-8. Close code 1007.
+    InvalidUtf8,
+    /// The peer broke the protocol. Close code 1002.
+    ProtocolError,
+    /// An I/O error on the socket.
+    TransportError,
+    /// The application called [`Client::close`](crate::Client::close).
+    ClosedByServer,
+    /// [`Hub::shutdown`](crate::Hub::shutdown). Close code 1001.
+    Shutdown,
+}
+
+impl DisconnectReason {
+    /// Every reason, in the order of [`Stats::disconnects`].
+    pub const ALL: [DisconnectReason; 10] = [
+        DisconnectReason::PeerClosed,
+        DisconnectReason::SlowConsumer,
+        DisconnectReason::PeerSilent,
+        DisconnectReason::WriteStalled,
+        DisconnectReason::TooBig,
+        DisconnectReason::InvalidUtf8,
+        DisconnectReason::ProtocolError,
+        DisconnectReason::TransportError,
+        DisconnectReason::ClosedByServer,
+        DisconnectReason::Shutdown,
+    ];
+
+    fn index(self) -> usize {
+        Self::ALL.iter().position(|r| *r == self).unwrap_or(0)
+    }
+
+    /// A stable snake_case name, for metrics labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DisconnectReason::PeerClosed => "peer_closed",
+            DisconnectReason::SlowConsumer => "slow_consumer",
+            DisconnectReason::PeerSilent => "peer_silent",
+            DisconnectReason::WriteStalled => "write_stalled",
+            DisconnectReason::TooBig => "too_big",
+            DisconnectReason::InvalidUtf8 => "invalid_utf8",
+            DisconnectReason::ProtocolError => "protocol_error",
+            DisconnectReason::TransportError => "transport_error",
+            DisconnectReason::ClosedByServer => "closed_by_server",
+            DisconnectReason::Shutdown => "shutdown",
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) connections_total: AtomicU64,
+    pub(crate) disconnects: [AtomicU64; DisconnectReason::ALL.len()],
+    pub(crate) messages_in: AtomicU64,
+    pub(crate) bytes_in: AtomicU64,
+    pub(crate) messages_out: AtomicU64,
+    pub(crate) bytes_out: AtomicU64,
+    pub(crate) dropped: AtomicU64,
+    pub(crate) broadcasts: AtomicU64,
+    pub(crate) rejected_upgrades: AtomicU64,
+}
+
+impl Counters {
+    pub(crate) fn disconnect(&self, reason: DisconnectReason) {
+        self.disconnects[reason.index()].fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Relaxed);
+    }
+}
+
+/// A snapshot of a hub's counters ([`Hub::stats`](crate::Hub::stats)).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Clients in the registry now (the same as [`Hub::client_count`](crate::Hub::client_count)).
+    pub connected: usize,
+    /// Clients ever registered.
+    pub connections_total: u64,
+    /// Departures by reason, indexed like [`DisconnectReason::ALL`].
+    pub disconnects: [u64; DisconnectReason::ALL.len()],
+    /// Data messages received from clients.
+    pub messages_in: u64,
+    /// Payload bytes received from clients.
+    pub bytes_in: u64,
+    /// Data messages handed to client sockets.
+    pub messages_out: u64,
+    /// Payload bytes handed to client sockets.
+    pub bytes_out: u64,
+    /// Accepted messages that were discarded from a queue because their client left before they
+    /// could be written (eviction, timeouts, peer gone). Nothing is dropped without being counted.
+    pub dropped: u64,
+    /// Calls to [`Hub::broadcast`](crate::Hub::broadcast).
+    pub broadcasts: u64,
+    /// Upgrades refused (bad request, origin, shutdown).
+    pub rejected_upgrades: u64,
+}
+
+impl Stats {
+    /// Departures for one reason.
+    pub fn disconnected(&self, reason: DisconnectReason) -> u64 {
+        self.disconnects[reason.index()]
+    }
+
+    /// Clients evicted because their queue was full.
+    pub fn evicted(&self) -> u64 {
+        self.disconnected(DisconnectReason::SlowConsumer)
+    }
+
+    pub(crate) fn read(c: &Counters, connected: usize) -> Self {
+        let mut disconnects = [0; DisconnectReason::ALL.len()];
+        for (out, counter) in disconnects.iter_mut().zip(&c.disconnects) {
+            *out = counter.load(Relaxed);
+        }
+        Self {
+            connected,
+            connections_total: c.connections_total.load(Relaxed),
+            disconnects,
+            messages_in: c.messages_in.load(Relaxed),
+            bytes_in: c.bytes_in.load(Relaxed),
+            messages_out: c.messages_out.load(Relaxed),
+            bytes_out: c.bytes_out.load(Relaxed),
+            dropped: c.dropped.load(Relaxed),
+            broadcasts: c.broadcasts.load(Relaxed),
+            rejected_upgrades: c.rejected_upgrades.load(Relaxed),
+        }
+    }
+}

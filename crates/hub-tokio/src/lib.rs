@@ -1,0 +1,111 @@
+//! # hub-tokio
+//!
+//! What every tokio-based adapter of [`hub_core`] needs, written once: a [`Timer`] on tokio's
+//! clock, a [`Transport`](hub_core::Transport) over tokio-tungstenite with tuned buffers, and
+//! [`serve`], which turns an upgraded socket into a hub client. Framework adapters (`hub-hyper`,
+//! ...) only validate the request, answer 101 and call [`serve`].
+#![doc(test(attr(deny(warnings))))]
+
+mod transport;
+
+pub use transport::WsTransport;
+
+use hub_core::{DisconnectReason, Hub, Timer};
+use std::any::Any;
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Instant;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use tokio_tungstenite::WebSocketStream;
+
+/// tokio's clock and sleep. Under `tokio::time::pause()` the hub runs on virtual time.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TokioTimer;
+
+impl Timer for TokioTimer {
+    type Sleep = Pin<Box<tokio::time::Sleep>>;
+
+    fn now(&self) -> Instant {
+        tokio::time::Instant::now().into_std()
+    }
+
+    fn sleep_until(&self, deadline: Instant) -> Self::Sleep {
+        Box::pin(tokio::time::sleep_until(deadline.into()))
+    }
+}
+
+/// Socket buffer tuning for tungstenite. These are memory/throughput trade-offs, not policy:
+/// limits come from the hub's [`HubConfig`](hub_core::HubConfig).
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub struct WsConfig {
+    /// Bytes read from the socket per read call; allocated (and zeroed) up front for every
+    /// connection. tungstenite's default is 128 KiB, which costs ~137 kB per idle connection.
+    /// Default: 256 bytes (about 2 kB per idle connection; large messages take more syscalls).
+    pub read_buffer_size: usize,
+    /// Frames are collected up to this many bytes before a write to the socket; a flush writes
+    /// whatever is collected. Costs nothing while idle. Default: 64 KiB.
+    pub write_buffer_size: usize,
+}
+
+impl Default for WsConfig {
+    fn default() -> Self {
+        Self {
+            read_buffer_size: 256,
+            write_buffer_size: 64 * 1024,
+        }
+    }
+}
+
+impl WsConfig {
+    /// Set [`Self::read_buffer_size`].
+    pub fn read_buffer_size(mut self, bytes: usize) -> Self {
+        self.read_buffer_size = bytes;
+        self
+    }
+
+    /// Set [`Self::write_buffer_size`].
+    pub fn write_buffer_size(mut self, bytes: usize) -> Self {
+        self.write_buffer_size = bytes;
+        self
+    }
+
+    /// The tungstenite configuration for a hub: these buffers plus the hub's message limit.
+    pub fn tungstenite(&self, hub: &Hub) -> WebSocketConfig {
+        let max = hub.config().max_message_size;
+        WebSocketConfig::default()
+            .read_buffer_size(self.read_buffer_size)
+            .write_buffer_size(self.write_buffer_size)
+            .max_message_size(Some(max))
+            .max_frame_size(Some(max))
+    }
+}
+
+/// Serves an already-upgraded socket (the 101 has been sent) as a client of `hub`, until the
+/// connection ends. Adapters spawn it.
+///
+/// `data` is the client's metadata, readable with [`Client::data`](hub_core::Client::data).
+pub fn serve<S>(
+    hub: Hub,
+    io: S,
+    data: Option<Box<dyn Any + Send + Sync>>,
+    config: WsConfig,
+) -> impl Future<Output = DisconnectReason> + Send
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    async move {
+        let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(config.tungstenite(&hub)))
+            .await;
+        hub.connect(WsTransport::new(ws), TokioTimer, data).await
+    }
+}
+
+/// Spawns [`serve`] on the current tokio runtime.
+pub fn spawn<S>(hub: Hub, io: S, data: Option<Box<dyn Any + Send + Sync>>, config: WsConfig)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    tokio::spawn(serve(hub, io, data, config));
+}
