@@ -1,0 +1,90 @@
+//! An HTTP/1 server loop with the timeouts a public WebSocket endpoint needs.
+
+use http::{Request, Response};
+use hyper::body::{Body, Incoming};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use std::convert::Infallible;
+use std::future::Future;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+/// How long a client may take to send its complete request head. Slower connections
+/// (slowloris) are closed.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// An HTTP/1 connection builder with a timer, so that hyper's `header_read_timeout` is really
+/// on ([`HANDSHAKE_TIMEOUT`]; without a timer hyper silently ignores it), and hyper's limit of
+/// 100 request headers (more → 431).
+pub fn http1_builder() -> http1::Builder {
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(HANDSHAKE_TIMEOUT)
+        .max_headers(100)
+        .max_buf_size(64 * 1024);
+    builder
+}
+
+/// Accepts connections from `listener` and serves each with `service` on
+/// [`http1_builder`]'s settings, upgrades enabled, until `shutdown` resolves. Then it stops
+/// accepting, lets in-flight requests finish (at most 10 s), and returns. Upgraded WebSocket
+/// connections belong to their hub from then on: shut them down with
+/// [`Hub::shutdown`](hub_core::Hub::shutdown).
+pub async fn serve<S, F, B>(listener: TcpListener, service: S, shutdown: impl Future<Output = ()>)
+where
+    S: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Result<Response<B>, Infallible>> + Send + 'static,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let builder = http1_builder();
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut connections = JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, _peer) = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // EMFILE and friends: back off instead of spinning.
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+        };
+        let _ = stream.set_nodelay(true);
+        let service = service.clone();
+        let connection = builder
+            .serve_connection(TokioIo::new(stream), service_fn(service))
+            .with_upgrades();
+        let mut stop = stop_rx.clone();
+        connections.spawn(async move {
+            tokio::pin!(connection);
+            tokio::select! {
+                result = connection.as_mut() => {
+                    if let Err(error) = result {
+                        tracing::debug!(%error, "connection ended with an error");
+                    }
+                }
+                _ = stop.changed() => {
+                    connection.as_mut().graceful_shutdown();
+                    let _ = connection.await;
+                }
+            }
+        });
+    }
+    drop(listener);
+    let _ = stop_tx.send(true);
+    let _ = tokio::time::timeout(Duration::from_secs(10), async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+}

@@ -1,0 +1,181 @@
+//! Test harness: start the example server on port 0, connect real clients, and speak raw
+//! WebSocket frames when a test needs to misbehave.
+#![allow(clippy::unwrap_used, missing_docs, unreachable_pub)]
+
+pub mod raw;
+
+use example_hyper::{App, Settings};
+use futures_util::{SinkExt, StreamExt};
+use hub_core::{Hub, HubConfig};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// Guard against hangs: every wait in a test is bounded by this.
+pub const GUARD: Duration = Duration::from_secs(20);
+
+/// Awaits `fut`, failing the test with `what` if it takes longer than [`GUARD`].
+pub async fn guard<T>(what: &str, fut: impl Future<Output = T>) -> T {
+    match tokio::time::timeout(GUARD, fut).await {
+        Ok(v) => v,
+        Err(_) => panic!("timed out waiting for {what}"),
+    }
+}
+
+/// The example server, running on an ephemeral port.
+#[derive(Debug)]
+pub struct Server {
+    pub addr: SocketAddr,
+    pub app: App,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+}
+
+impl Server {
+    /// Starts the example with default settings.
+    pub async fn start() -> Self {
+        Self::with(Settings::default(), |c| c).await
+    }
+
+    /// Starts the example from `settings`, with `tweak` applied to the hub configuration.
+    pub async fn with(settings: Settings, tweak: impl FnOnce(HubConfig) -> HubConfig) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = App::new(tweak(settings.hub_config()));
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(example_hyper::run(listener, app.clone(), async {
+            let _ = stopped.await;
+        }));
+        Self {
+            addr,
+            app,
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("ws://{}{}", self.addr, path)
+    }
+
+    /// Stops accepting and shuts the hubs down, as Ctrl-C does; waits for it to finish.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        guard("server shutdown", &mut self.task).await.unwrap();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Connects a tokio-tungstenite client.
+pub async fn connect(url: &str) -> Ws {
+    guard("connect", tokio_tungstenite::connect_async(url))
+        .await
+        .unwrap_or_else(|e| panic!("connect {url}: {e}"))
+        .0
+}
+
+/// Connects a client whose socket has a tiny receive buffer (for slow-reader tests).
+pub async fn connect_small_rcvbuf(
+    addr: SocketAddr,
+    path: &str,
+    rcvbuf: usize,
+) -> WebSocketStream<TcpStream> {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.set_recv_buffer_size(rcvbuf).unwrap();
+    socket.set_nonblocking(true).unwrap();
+    let _ = socket.connect(&addr.into());
+    let std: std::net::TcpStream = socket.into();
+    let stream = TcpStream::from_std(std).unwrap();
+    stream.writable().await.unwrap();
+    let url = format!("ws://{addr}{path}");
+    guard("connect", tokio_tungstenite::client_async(url, stream))
+        .await
+        .unwrap()
+        .0
+}
+
+/// Waits until `cond(hub)` holds, woken by registry changes (no polling, no sleeps).
+pub async fn wait_hub(hub: &Hub, what: &str, cond: impl Fn(&Hub) -> bool) {
+    guard(what, async {
+        loop {
+            let changed = hub.changed();
+            if cond(hub) {
+                return;
+            }
+            changed.await;
+        }
+    })
+    .await;
+}
+
+/// The next data message, skipping pings and pongs.
+pub async fn next_data<S>(ws: &mut S) -> Message
+where
+    S: futures_util::Stream<Item = Result<Message, tungstenite::Error>> + Unpin,
+{
+    guard("a message", async {
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                Some(Ok(m)) => return m,
+                Some(Err(e)) => panic!("read error: {e}"),
+                None => panic!("stream ended"),
+            }
+        }
+    })
+    .await
+}
+
+/// The next text message.
+pub async fn next_text<S>(ws: &mut S) -> String
+where
+    S: futures_util::Stream<Item = Result<Message, tungstenite::Error>> + Unpin,
+{
+    match next_data(ws).await {
+        Message::Text(t) => t.to_string(),
+        other => panic!("expected text, got {other:?}"),
+    }
+}
+
+/// Reads until a close frame arrives and returns its code and reason.
+pub async fn close_code<S>(ws: &mut S) -> (u16, String)
+where
+    S: futures_util::Stream<Item = Result<Message, tungstenite::Error>> + Unpin,
+{
+    guard("a close frame", async {
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Close(Some(frame)))) => {
+                    return (u16::from(frame.code), frame.reason.to_string())
+                }
+                Some(Ok(Message::Close(None))) => return (1005, String::new()),
+                Some(Ok(_)) => continue,
+                Some(Err(e)) => panic!("read error before close frame: {e}"),
+                None => panic!("stream ended without a close frame"),
+            }
+        }
+    })
+    .await
+}
+
+/// Sends a text message.
+pub async fn send_text<S>(ws: &mut S, text: &str)
+where
+    S: futures_util::Sink<Message, Error = tungstenite::Error> + Unpin,
+{
+    ws.send(Message::text(text)).await.unwrap();
+}

@@ -1,0 +1,210 @@
+//! Limits and protocol errors get the right close code; bad handshakes the right status.
+#![allow(clippy::unwrap_used)]
+
+use example_hyper::Settings;
+use futures_util::SinkExt;
+use hub_core::DisconnectReason;
+use hub_tests::raw::{request, upgrade_head, RawWs};
+use hub_tests::{close_code, connect, wait_hub, Server};
+use tokio_tungstenite::tungstenite::Message;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn message_over_512_kib_is_closed_with_1009() {
+    let server = Server::start().await;
+    let mut ws = connect(&server.url("/ws/chat")).await;
+    // exactly the limit passes
+    ws.send(Message::binary(vec![1u8; 512 * 1024]))
+        .await
+        .unwrap();
+    assert_eq!(
+        hub_tests::next_data(&mut ws).await,
+        Message::binary(vec![1u8; 512 * 1024])
+    );
+    // one byte more does not
+    let _ = ws.send(Message::binary(vec![1u8; 512 * 1024 + 1])).await;
+    assert_eq!(close_code(&mut ws).await.0, 1009);
+    let hub = &server.app.chat;
+    wait_hub(hub, "the client to leave", |h| h.client_count() == 0).await;
+    assert_eq!(hub.stats().disconnected(DisconnectReason::TooBig), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fragmented_message_growing_past_the_limit_is_closed_with_1009() {
+    let server = Server::start().await;
+    let mut ws = RawWs::connect(server.addr, "/ws/chat").await;
+    let chunk = vec![b'a'; 100 * 1024];
+    ws.send(false, 0x1, &chunk, true).await;
+    for _ in 0..5 {
+        ws.send(false, 0x0, &chunk, true).await; // 600 KiB in total, never finished
+    }
+    assert_eq!(ws.expect_close().await, 1009);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_utf8_text_is_closed_with_1007() {
+    let server = Server::start().await;
+    let mut ws = RawWs::connect(server.addr, "/ws/chat").await;
+    ws.send(true, 0x1, &[b'o', b'k', 0xff, 0xfe], true).await;
+    assert_eq!(ws.expect_close().await, 1007);
+    wait_hub(&server.app.chat, "the client to leave", |h| {
+        h.client_count() == 0
+    })
+    .await;
+    assert_eq!(
+        server
+            .app
+            .chat
+            .stats()
+            .disconnected(DisconnectReason::InvalidUtf8),
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unmasked_client_frame_is_closed_with_1002() {
+    let server = Server::start().await;
+    let mut ws = RawWs::connect(server.addr, "/ws/chat").await;
+    ws.send(true, 0x1, b"hello", false).await;
+    assert_eq!(ws.expect_close().await, 1002);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn control_frame_over_125_bytes_is_closed_with_1002() {
+    let server = Server::start().await;
+    let mut ws = RawWs::connect(server.addr, "/ws/chat").await;
+    ws.send(true, 0x9, &[0u8; 126], true).await;
+    assert_eq!(ws.expect_close().await, 1002);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frame_length_of_2_pow_63_is_refused_at_once() {
+    let server = Server::start().await;
+    let mut ws = RawWs::connect(server.addr, "/ws/chat").await;
+    // header only: FIN+binary, masked, 64-bit length 2^63-1, mask key; no payload follows
+    let mut frame = vec![0x82, 0x80 | 127];
+    frame.extend_from_slice(&(u64::MAX >> 1).to_be_bytes());
+    frame.extend_from_slice(&[1, 2, 3, 4]);
+    ws.send_bytes(&frame).await;
+    let code = ws.expect_close().await;
+    assert!(code == 1009 || code == 1002, "got {code}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handshake_errors_get_their_status() {
+    let server = Server::start().await;
+    let addr = server.addr;
+    // a plain GET on a WebSocket route
+    let (status, head, _) = request(
+        addr,
+        &format!("GET /ws/chat HTTP/1.1\r\nHost: {addr}\r\n\r\n"),
+    )
+    .await;
+    assert_eq!(status, 426, "{head}");
+    assert!(head.to_ascii_lowercase().contains("upgrade: websocket"));
+    // POST
+    let post = upgrade_head(addr, "/ws/chat", "").replacen("GET", "POST", 1);
+    assert_eq!(request(addr, &post).await.0, 400);
+    // wrong version
+    let v8 = upgrade_head(addr, "/ws/chat", "").replace("Version: 13", "Version: 8");
+    let (status, head, _) = request(addr, &v8).await;
+    assert_eq!(status, 426);
+    assert!(head
+        .to_ascii_lowercase()
+        .contains("sec-websocket-version: 13"));
+    // bad key
+    let bad = upgrade_head(addr, "/ws/chat", "").replace("Key: ", "Key: x");
+    assert_eq!(request(addr, &bad).await.0, 400);
+    // Connection without upgrade
+    let conn =
+        upgrade_head(addr, "/ws/chat", "").replace("Connection: Upgrade", "Connection: close");
+    assert_eq!(request(addr, &conn).await.0, 400);
+    assert_eq!(server.app.chat.stats().rejected_upgrades, 5);
+    // and a good one still works
+    RawWs::connect(addr, "/ws/chat").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cross_origin_upgrade_is_refused_with_403_under_an_allow_list() {
+    let settings = Settings {
+        allowed_origins: Some(vec!["https://example.com".into()]),
+        ..Settings::default()
+    };
+    let server = Server::with(settings, |c| c).await;
+    let addr = server.addr;
+    for origin in [
+        "null",
+        "https://example.com.evil.com",
+        "https://evil-example.com",
+        "http://example.com",
+        &format!("http://{addr}"),
+    ] {
+        let head = upgrade_head(addr, "/ws/chat", &format!("Origin: {origin}\r\n"));
+        let (status, text, _) = request(addr, &head).await;
+        assert_eq!(status, 403, "origin {origin}: {text}");
+    }
+    let head = upgrade_head(addr, "/ws/chat", "Origin: https://example.com\r\n");
+    assert_eq!(request(addr, &head).await.0, 101);
+    assert_eq!(server.app.chat.stats().rejected_upgrades, 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn default_policy_allows_all_origins_as_the_seed_documents() {
+    let server = Server::start().await;
+    let head = upgrade_head(
+        server.addr,
+        "/ws/chat",
+        "Origin: https://anywhere.example\r\n",
+    );
+    assert_eq!(request(server.addr, &head).await.0, 101);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_client_is_pinged_then_closed_after_the_pong_wait() {
+    let settings = Settings {
+        ping_interval: std::time::Duration::from_millis(100),
+        pong_wait: std::time::Duration::from_millis(300),
+        ..Settings::default()
+    };
+    let server = Server::with(settings, |c| c).await;
+    // A raw client that reads but never answers pings.
+    let mut ws = RawWs::connect(server.addr, "/ws/chat").await;
+    let first = hub_tests::guard("a ping", ws.recv()).await.unwrap();
+    assert_eq!(first.opcode, 0x9, "expected a ping, got {first:?}");
+    assert_eq!(ws.expect_close().await, 1001);
+    ws.expect_eof().await;
+    let hub = &server.app.chat;
+    wait_hub(hub, "the client to leave", |h| h.client_count() == 0).await;
+    assert_eq!(hub.stats().disconnected(DisconnectReason::PeerSilent), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_that_answers_pings_stays_connected() {
+    let settings = Settings {
+        ping_interval: std::time::Duration::from_millis(50),
+        pong_wait: std::time::Duration::from_millis(150),
+        ..Settings::default()
+    };
+    let server = Server::with(settings, |c| c).await;
+    let mut ws = connect(&server.url("/ws/echo")).await;
+    // tungstenite answers each ping; wait for ten of them (many pong waits long).
+    let mut pings = 0;
+    hub_tests::guard("ten pings", async {
+        use futures_util::StreamExt;
+        while pings < 10 {
+            if let Some(Ok(Message::Ping(_))) = ws.next().await {
+                pings += 1;
+            }
+        }
+    })
+    .await;
+    hub_tests::send_text(&mut ws, "still here").await;
+    assert_eq!(hub_tests::next_text(&mut ws).await, "still here");
+    assert_eq!(
+        server
+            .app
+            .echo
+            .stats()
+            .disconnected(DisconnectReason::PeerSilent),
+        0
+    );
+}
