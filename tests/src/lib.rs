@@ -151,23 +151,26 @@ where
     }
 }
 
-/// Reads until a close frame arrives and returns its code and reason.
+/// Reads until a close frame arrives and returns its code and reason; then keeps reading, so
+/// the client's reply goes out, until the server ends the connection.
 pub async fn close_code<S>(ws: &mut S) -> (u16, String)
 where
     S: futures_util::Stream<Item = Result<Message, tungstenite::Error>> + Unpin,
 {
-    guard("a close frame", async {
-        loop {
+    guard("a close frame and the end of the connection", async {
+        let frame = loop {
             match ws.next().await {
                 Some(Ok(Message::Close(Some(frame)))) => {
-                    return (u16::from(frame.code), frame.reason.to_string())
+                    break (u16::from(frame.code), frame.reason.to_string())
                 }
-                Some(Ok(Message::Close(None))) => return (1005, String::new()),
+                Some(Ok(Message::Close(None))) => break (1005, String::new()),
                 Some(Ok(_)) => continue,
                 Some(Err(e)) => panic!("read error before close frame: {e}"),
                 None => panic!("stream ended without a close frame"),
             }
-        }
+        };
+        while let Some(Ok(_)) = ws.next().await {}
+        frame
     })
     .await
 }

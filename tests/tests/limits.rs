@@ -20,12 +20,17 @@ async fn message_over_512_kib_is_closed_with_1009() {
         hub_tests::next_data(&mut ws).await,
         Message::binary(vec![1u8; 512 * 1024])
     );
-    // one byte more does not
+    // One byte more does not. The client reads only after the server has given up on it, so
+    // the close frame must survive the server's unread input (a plain close would reset the
+    // connection and destroy it).
     let _ = ws.send(Message::binary(vec![1u8; 512 * 1024 + 1])).await;
-    assert_eq!(close_code(&mut ws).await.0, 1009);
     let hub = &server.app.chat;
-    wait_hub(hub, "the client to leave", |h| h.client_count() == 0).await;
-    assert_eq!(hub.stats().disconnected(DisconnectReason::TooBig), 1);
+    wait_hub(hub, "the client to leave", |h| {
+        h.stats().disconnected(DisconnectReason::TooBig) == 1
+    })
+    .await;
+    assert_eq!(close_code(&mut ws).await.0, 1009);
+    assert_eq!(hub.client_count(), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -260,14 +260,23 @@ impl<T: Transport, R: Timer> Connection<T, R> {
         }
     }
 
+    /// One non-blocking flush attempt, for frames sent just before giving up on a peer.
+    fn flush_best_effort(&mut self) {
+        let mut cx = Context::from_waker(futures_util::task::noop_waker_ref());
+        let _ = Pin::new(&mut self.transport).poll_flush(&mut cx);
+    }
+
     fn on_timers(&mut self, now: Instant) -> Result<(), DisconnectReason> {
         match &self.state {
             State::Closing {
                 reason, deadline, ..
             } if now >= *deadline => return Err(*reason),
             State::Draining { request, deadline } if now >= *deadline => {
+                // The flush budget is spent: close best effort, and do not wait any longer.
                 let request = request.clone();
                 self.begin_close(request.frame, request.reason);
+                self.flush_best_effort();
+                return Err(request.reason);
             }
             _ => {}
         }
@@ -285,8 +294,7 @@ impl<T: Transport, R: Timer> Connection<T, R> {
                         CloseFrame::from_static(CloseCode::GOING_AWAY, "keepalive timeout"),
                         DisconnectReason::PeerSilent,
                     );
-                    let mut cx = Context::from_waker(futures_util::task::noop_waker_ref());
-                    let _ = Pin::new(&mut self.transport).poll_flush(&mut cx);
+                    self.flush_best_effort();
                     return Err(DisconnectReason::PeerSilent);
                 }
             }
@@ -294,7 +302,26 @@ impl<T: Transport, R: Timer> Connection<T, R> {
         Ok(())
     }
 
+    /// A graceful close (Client::close, shutdown) first writes what is queued, until a deadline
+    /// that runs from the moment the request is seen, whether or not the socket is writable.
+    fn start_draining(&mut self, request: CloseRequest, now: Instant) {
+        let timeout = match request.reason {
+            DisconnectReason::Shutdown => self.hub.inner.config.shutdown_timeout,
+            _ => self.hub.inner.config.write_wait,
+        };
+        self.state = State::Draining {
+            request,
+            deadline: now + timeout,
+        };
+    }
+
     fn write(&mut self, cx: &mut Context<'_>, now: Instant) -> Result<(), DisconnectReason> {
+        if let State::Open = self.state {
+            let graceful = self.client.shared.lock().close.clone().filter(|r| r.drain);
+            if let Some(request) = graceful {
+                self.start_draining(request, now);
+            }
+        }
         if matches!(self.state, State::Open | State::Draining { .. }) {
             self.client.shared.waker.register(cx.waker());
             if self.ping_due && self.ready(cx)? {
@@ -359,15 +386,7 @@ impl<T: Transport, R: Timer> Connection<T, R> {
                 return Ok(());
             };
             if let (Some(request), State::Open) = (request, &self.state) {
-                // A graceful close (Client::close, shutdown) first writes what is queued.
-                let timeout = match request.reason {
-                    DisconnectReason::Shutdown => self.hub.inner.config.shutdown_timeout,
-                    _ => self.hub.inner.config.write_wait,
-                };
-                self.state = State::Draining {
-                    request,
-                    deadline: now + timeout,
-                };
+                self.start_draining(request, now);
             }
             let len = message.len() as u64;
             self.start(Outgoing::Message(message))?;
