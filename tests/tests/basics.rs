@@ -163,7 +163,7 @@ async fn metadata_attached_at_upgrade_reaches_the_handler() {
     };
     tokio::spawn(hub_hyper::serve(listener, service, std::future::pending()));
 
-    let mut request = http::Request::builder()
+    let request = http::Request::builder()
         .uri(format!("ws://{addr}/"))
         .header("x-user", "ada")
         .header("host", addr.to_string())

@@ -10,6 +10,7 @@
 //! use hub_core::Hub;
 //! use hyper::{body::Incoming, Request, Response};
 //!
+//! # #[allow(dead_code)]
 //! # async fn demo() -> std::io::Result<()> {
 //! let chat = Hub::new();
 //! chat.on_message(|hub, msg| {
@@ -128,3 +129,8 @@ pub fn upgrade_with<B>(
     }
     response
 }
+
+/// The README's examples, compiled as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;

@@ -12,7 +12,6 @@ pub use transport::WsTransport;
 
 use hub_core::{DisconnectReason, Hub, Timer};
 use std::any::Any;
-use std::future::Future;
 use std::pin::Pin;
 use std::time::Instant;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -86,20 +85,18 @@ impl WsConfig {
 /// connection ends. Adapters spawn it.
 ///
 /// `data` is the client's metadata, readable with [`Client::data`](hub_core::Client::data).
-pub fn serve<S>(
+pub async fn serve<S>(
     hub: Hub,
     io: S,
     data: Option<Box<dyn Any + Send + Sync>>,
     config: WsConfig,
-) -> impl Future<Output = DisconnectReason> + Send
+) -> DisconnectReason
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    async move {
-        let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(config.tungstenite(&hub)))
-            .await;
-        hub.connect(WsTransport::new(ws), TokioTimer, data).await
-    }
+    let ws =
+        WebSocketStream::from_raw_socket(io, Role::Server, Some(config.tungstenite(&hub))).await;
+    hub.connect(WsTransport::new(ws), TokioTimer, data).await
 }
 
 /// Spawns [`serve`] on the current tokio runtime.

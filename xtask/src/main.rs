@@ -1,0 +1,62 @@
+//! Project tasks, run as `cargo xtask <task>` (see `.cargo/config.toml`).
+//!
+//! - `test-all`: everything CI checks: formatting, clippy, tests, doc tests, docs, examples.
+
+mod test_all;
+
+use std::env;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+const USAGE: &str = "usage: cargo xtask <task>
+
+tasks:
+  test-all    fmt --check, clippy -D warnings, all tests, doc tests, rustdoc -D warnings,
+              examples build; prints a summary and fails if any step fails
+";
+
+fn main() -> ExitCode {
+    match try_main() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("xtask: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn try_main() -> Result<(), String> {
+    let task = env::args().nth(1);
+    match task.as_deref() {
+        Some("test-all") => test_all::run(),
+        Some("help" | "--help" | "-h") | None => {
+            eprint!("{USAGE}");
+            Ok(())
+        }
+        Some(other) => Err(format!("unknown task {other:?}\n{USAGE}")),
+    }
+}
+
+/// The workspace root (this crate's parent directory).
+pub(crate) fn project_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// `cargo`, as the one running us (`$CARGO`), in the project root.
+pub(crate) fn cargo() -> Command {
+    let mut cmd = Command::new(env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cmd.current_dir(project_root());
+    cmd
+}
+
+/// Whether a program is on PATH.
+pub(crate) fn have(program: &str) -> bool {
+    Command::new(program)
+        .arg("--version")
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
