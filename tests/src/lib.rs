@@ -182,3 +182,16 @@ where
 {
     ws.send(Message::text(text)).await.unwrap();
 }
+
+/// Serves `hub` alone on an ephemeral port (every path upgrades into it); returns its address.
+pub async fn serve_hub(hub: &Hub) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let routes = hub.clone();
+    let service = move |req: http::Request<hyper::body::Incoming>| {
+        let response = hub_hyper::upgrade(req, &routes);
+        async move { Ok::<_, std::convert::Infallible>(response) }
+    };
+    tokio::spawn(hub_hyper::serve(listener, service, std::future::pending()));
+    addr
+}

@@ -191,14 +191,7 @@ async fn async_handler_keeps_per_client_order_and_does_not_stall_others() {
         }
         let _ = msg.client.send(msg.message);
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let routes = hub.clone();
-    let service = move |req: http::Request<hyper::body::Incoming>| {
-        let response = hub_hyper::upgrade(req, &routes);
-        async move { Ok::<_, std::convert::Infallible>(response) }
-    };
-    tokio::spawn(hub_hyper::serve(listener, service, std::future::pending()));
+    let addr = hub_tests::serve_hub(&hub).await;
 
     let mut slow = connect(&format!("ws://{addr}/")).await;
     let mut fast = connect(&format!("ws://{addr}/")).await;

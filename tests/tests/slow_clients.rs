@@ -188,14 +188,7 @@ async fn broadcasting_from_the_handler_while_queues_are_full_does_not_deadlock()
             hub.broadcast(msg.message);
         }
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let routes = hub.clone();
-    let service = move |req: http::Request<hyper::body::Incoming>| {
-        let response = hub_hyper::upgrade(req, &routes);
-        async move { Ok::<_, std::convert::Infallible>(response) }
-    };
-    tokio::spawn(hub_hyper::serve(listener, service, std::future::pending()));
+    let addr = hub_tests::serve_hub(&hub).await;
 
     let _stalled_a = connect_small_rcvbuf(addr, "/", 4096).await;
     let _stalled_b = connect_small_rcvbuf(addr, "/", 4096).await;
