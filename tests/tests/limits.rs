@@ -213,3 +213,43 @@ async fn client_that_answers_pings_stays_connected() {
         0
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partial_request_then_silence_is_closed_at_the_handshake_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let hub = hub_core::Hub::new();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut builder = hub_hyper::http1_builder();
+    builder.header_read_timeout(std::time::Duration::from_millis(200));
+    let routes = hub.clone();
+    let service = move |req: http::Request<hyper::body::Incoming>| {
+        let response = hub_hyper::upgrade(req, &routes);
+        async move { Ok::<_, std::convert::Infallible>(response) }
+    };
+    tokio::spawn(hub_hyper::serve_with(
+        builder,
+        listener,
+        service,
+        std::future::pending(),
+    ));
+
+    let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
+    slow.write_all(b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgr")
+        .await
+        .unwrap();
+    // The server must end the connection by itself (EOF or reset), without a response.
+    let mut buf = Vec::new();
+    let _ = hub_tests::guard(
+        "the server to drop the slow request",
+        slow.read_to_end(&mut buf),
+    )
+    .await;
+    assert!(
+        buf.is_empty() || String::from_utf8_lossy(&buf).starts_with("HTTP/1.1 408"),
+        "unexpected response: {:?}",
+        String::from_utf8_lossy(&buf)
+    );
+    // and a normal client still connects
+    RawWs::connect(addr, "/ws").await;
+}

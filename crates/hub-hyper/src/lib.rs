@@ -38,7 +38,7 @@
 mod server;
 
 pub use hub_tokio::WsConfig;
-pub use server::{http1_builder, serve, HANDSHAKE_TIMEOUT};
+pub use server::{http1_builder, serve, serve_with, HANDSHAKE_TIMEOUT};
 
 use bytes::Bytes;
 use http::{header, HeaderValue, Request, Response, StatusCode};

@@ -42,7 +42,23 @@ where
     B::Data: Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let builder = http1_builder();
+    serve_with(http1_builder(), listener, service, shutdown).await;
+}
+
+/// As [`serve`], with connections configured by `builder` (start from [`http1_builder`] to
+/// keep its timer and timeouts).
+pub async fn serve_with<S, F, B>(
+    builder: http1::Builder,
+    listener: TcpListener,
+    service: S,
+    shutdown: impl Future<Output = ()>,
+) where
+    S: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Result<Response<B>, Infallible>> + Send + 'static,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut connections = JoinSet::new();
     tokio::pin!(shutdown);
