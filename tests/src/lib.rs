@@ -3,10 +3,12 @@
 #![allow(clippy::unwrap_used, missing_docs, unreachable_pub)]
 
 pub mod raw;
+pub mod sse;
 
 use example_hyper::{App, Settings};
 use futures_util::{SinkExt, StreamExt};
 use hub_core::{Hub, HubConfig};
+use hub_hyper::sse::SseConfig;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -46,9 +48,18 @@ impl Server {
 
     /// Starts the example from `settings`, with `tweak` applied to the hub configuration.
     pub async fn with(settings: Settings, tweak: impl FnOnce(HubConfig) -> HubConfig) -> Self {
+        Self::with_sse(settings, tweak, SseConfig::default()).await
+    }
+
+    /// As [`Server::with`], with event-stream settings.
+    pub async fn with_sse(
+        settings: Settings,
+        tweak: impl FnOnce(HubConfig) -> HubConfig,
+        sse: SseConfig,
+    ) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let app = App::new(tweak(settings.hub_config()));
+        let app = App::with_sse(tweak(settings.hub_config()), sse);
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(example_hyper::run(listener, app.clone(), async {
             let _ = stopped.await;

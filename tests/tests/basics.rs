@@ -153,12 +153,9 @@ async fn metadata_attached_at_upgrade_reaches_the_handler() {
             .get("x-user")
             .and_then(|v| v.to_str().ok())
             .map(|s| User(s.to_string()));
-        let response = hub_hyper::upgrade_with(
-            req,
-            &routes,
-            user.map(|u| Box::new(u) as _),
-            hub_hyper::WsConfig::default(),
-        );
+        let options = hub_core::ConnectOptions::websocket().data(user.map(|u| Box::new(u) as _));
+        let response =
+            hub_hyper::upgrade_with(req, &routes, options, hub_hyper::WsConfig::default());
         async move { Ok::<_, std::convert::Infallible>(response) }
     };
     tokio::spawn(hub_hyper::serve(listener, service, std::future::pending()));

@@ -5,10 +5,11 @@ use crate::message::Message;
 
 /// Where every [`Hub::broadcast`] goes. The default, [`LocalOnly`], delivers to this process's
 /// clients. A cross-node backplane (e.g. Redis pub/sub) publishes to its transport, delivers
-/// locally with [`Hub::deliver_local`], and calls `deliver_local` for messages from other nodes.
+/// locally with [`Hub::deliver_local_with`], and calls it for messages from other nodes.
 pub trait Backplane: Send + Sync + 'static {
-    /// Fans `message` out; returns how many local clients had it queued.
-    fn broadcast(&self, hub: &Hub, message: Message) -> usize;
+    /// Fans out the message that `build` makes from its history id (if the hub keeps a
+    /// history); returns how many local clients had it queued. `build` is called once.
+    fn broadcast(&self, hub: &Hub, build: &mut dyn FnMut(Option<u64>) -> Message) -> usize;
 }
 
 /// In-memory fan-out to the clients of this process only.
@@ -16,7 +17,7 @@ pub trait Backplane: Send + Sync + 'static {
 pub struct LocalOnly;
 
 impl Backplane for LocalOnly {
-    fn broadcast(&self, hub: &Hub, message: Message) -> usize {
-        hub.deliver_local(message)
+    fn broadcast(&self, hub: &Hub, build: &mut dyn FnMut(Option<u64>) -> Message) -> usize {
+        hub.deliver_local_with(build)
     }
 }

@@ -3,6 +3,7 @@
 use crate::error::SendError;
 use crate::hub::HubInner;
 use crate::message::{CloseCode, CloseFrame, Message};
+use crate::options::ClientKind;
 use crate::stats::DisconnectReason;
 use futures_util::task::AtomicWaker;
 use std::any::Any;
@@ -38,7 +39,7 @@ pub(crate) struct CloseRequest {
 
 #[derive(Debug, Default)]
 pub(crate) struct Queue {
-    pub(crate) data: VecDeque<Message>,
+    pub(crate) data: VecDeque<(Option<u64>, Message)>,
     /// `false` once the client left the registry: nothing more is accepted.
     pub(crate) closed: bool,
     pub(crate) close: Option<CloseRequest>,
@@ -72,6 +73,7 @@ pub(crate) struct Shared {
     pub(crate) waker: AtomicWaker,
     pub(crate) capacity: usize,
     pub(crate) data: Option<Box<dyn Any + Send + Sync>>,
+    pub(crate) kind: ClientKind,
 }
 
 impl Shared {
@@ -80,7 +82,7 @@ impl Shared {
     }
 
     /// Queues a message, or evicts the client when its queue is full. Never blocks on the peer.
-    pub(crate) fn push(&self, message: Message) -> Push {
+    pub(crate) fn push(&self, id: Option<u64>, message: Message) -> Push {
         let outcome = {
             let mut q = self.lock();
             if q.closed {
@@ -98,7 +100,7 @@ impl Shared {
                 }
             } else {
                 let was_empty = q.data.is_empty();
-                q.data.push_back(message);
+                q.data.push_back((id, message));
                 Push::Queued { was_empty }
             }
         };
@@ -150,7 +152,7 @@ impl Client {
     ///   [`Hub::broadcast`](crate::Hub::broadcast), the client is evicted with close code 1008.
     pub fn send(&self, message: impl Into<Message>) -> Result<(), SendError> {
         let message = message.into();
-        match self.shared.push(message.clone()) {
+        match self.shared.push(None, message.clone()) {
             Push::Queued { .. } => Ok(()),
             Push::Closed => Err(SendError::Closed(message)),
             Push::Evicted { dropped } => {
@@ -178,6 +180,11 @@ impl Client {
             }
         }
         requested
+    }
+
+    /// Whether this is a WebSocket client or an SSE subscriber.
+    pub fn kind(&self) -> ClientKind {
+        self.shared.kind
     }
 
     /// Whether the client is still in its hub's registry.

@@ -38,6 +38,10 @@ pub struct HubConfig {
     /// Which `Origin`s may upgrade. Default: allow all (as Kashvi does), with a one-time warning
     /// on the first cross-origin upgrade.
     pub origin: OriginPolicy,
+    /// How many recent broadcasts the hub keeps for clients that resume after a reconnect
+    /// (SSE `Last-Event-ID`). With a history, every broadcast gets an id, one more than the
+    /// last. Default: 0 (no history, no ids).
+    pub history: usize,
 }
 
 impl Default for HubConfig {
@@ -50,6 +54,7 @@ impl Default for HubConfig {
             write_wait: Duration::from_secs(10),
             shutdown_timeout: Duration::from_secs(10),
             origin: OriginPolicy::default(),
+            history: 0,
         }
     }
 }
@@ -88,6 +93,12 @@ impl HubConfig {
     /// Set [`Self::shutdown_timeout`].
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.shutdown_timeout = timeout;
+        self
+    }
+
+    /// Set [`Self::history`].
+    pub fn history(mut self, messages: usize) -> Self {
+        self.history = messages;
         self
     }
 

@@ -1,13 +1,16 @@
 //! The connection driver: the one read/write/keepalive/eviction loop every adapter runs.
 
 use crate::client::{Client, CloseRequest};
+use crate::history::{Missed, Replay};
 use crate::hub::{Handler, Hub, Inbound};
 use crate::keepalive::{Keepalive, Timeout};
 use crate::message::{CloseCode, CloseFrame, Message};
+use crate::options::Liveness;
 use crate::stats::{Counters, DisconnectReason};
 use crate::transport::{Incoming, Outgoing, Timer, Transport, TransportError};
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
+use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -64,12 +67,27 @@ pub struct Connection<T: Transport, R: Timer> {
     ping_due: bool,
     unflushed: bool,
     finished: bool,
+    /// Written before anything else: a resuming client's notice of lost messages...
+    missed: Option<Missed>,
+    /// ...then the history it missed, then the live queue.
+    replay: VecDeque<(u64, Message)>,
 }
 
 impl<T: Transport, R: Timer> Connection<T, R> {
-    pub(crate) fn new(hub: Hub, client: Client, transport: T, timer: R) -> Self {
+    pub(crate) fn new(
+        hub: Hub,
+        client: Client,
+        transport: T,
+        timer: R,
+        liveness: Liveness,
+        replay: Replay,
+    ) -> Self {
         let c = &hub.inner.config;
-        let keepalive = Keepalive::new(c.ping_interval, c.pong_wait, c.write_wait, timer.now());
+        let now = timer.now();
+        let keepalive = match liveness {
+            Liveness::PingPong => Keepalive::new(c.ping_interval, c.pong_wait, c.write_wait, now),
+            Liveness::OneWay(heartbeat) => Keepalive::one_way(heartbeat, c.write_wait, now),
+        };
         Self {
             hub,
             client,
@@ -83,6 +101,8 @@ impl<T: Transport, R: Timer> Connection<T, R> {
             ping_due: false,
             unflushed: false,
             finished: false,
+            missed: replay.missed,
+            replay: replay.messages,
         }
     }
 
@@ -364,7 +384,15 @@ impl<T: Transport, R: Timer> Connection<T, R> {
             if !self.ready(cx)? {
                 return Ok(());
             }
-            let (message, request) = {
+            if let Some(missed) = self.missed.take() {
+                self.start(Outgoing::Missed(missed))?;
+                continue;
+            }
+            if let Some((id, message)) = self.replay.pop_front() {
+                self.start_message(Some(id), message)?;
+                continue;
+            }
+            let (next, request) = {
                 let mut q = self.client.shared.lock();
                 match q.close.as_ref().map(|r| r.drain) {
                     Some(false) => (None, q.close.take()),
@@ -379,7 +407,7 @@ impl<T: Transport, R: Timer> Connection<T, R> {
                     }
                 }
             };
-            let Some(message) = message else {
+            let Some((id, message)) = next else {
                 if let Some(request) = request {
                     self.begin_close(request.frame, request.reason);
                 }
@@ -388,10 +416,7 @@ impl<T: Transport, R: Timer> Connection<T, R> {
             if let (Some(request), State::Open) = (request, &self.state) {
                 self.start_draining(request, now);
             }
-            let len = message.len() as u64;
-            self.start(Outgoing::Message(message))?;
-            Counters::add(&self.counters().messages_out, 1);
-            Counters::add(&self.counters().bytes_out, len);
+            self.start_message(id, message)?;
         }
         cx.waker().wake_by_ref();
         Ok(())
@@ -406,6 +431,14 @@ impl<T: Transport, R: Timer> Connection<T, R> {
                 Ok(false)
             }
         }
+    }
+
+    fn start_message(&mut self, id: Option<u64>, message: Message) -> Result<(), DisconnectReason> {
+        let len = message.len() as u64;
+        self.start(Outgoing::Message { message, id })?;
+        Counters::add(&self.counters().messages_out, 1);
+        Counters::add(&self.counters().bytes_out, len);
+        Ok(())
     }
 
     fn start(&mut self, frame: Outgoing) -> Result<(), DisconnectReason> {
@@ -429,8 +462,13 @@ impl<T: Transport, R: Timer> Connection<T, R> {
         let mut deadline = self.keepalive.poll_timeout();
         if let State::Closing { deadline: d, .. } | State::Draining { deadline: d, .. } = self.state
         {
-            deadline = deadline.min(d);
+            deadline = Some(deadline.map_or(d, |k| k.min(d)));
         }
+        let Some(deadline) = deadline else {
+            self.sleep = None;
+            self.sleep_at = None;
+            return false;
+        };
         if self.sleep_at != Some(deadline) {
             self.sleep = Some(Box::pin(self.timer.sleep_until(deadline)));
             self.sleep_at = Some(deadline);
@@ -492,7 +530,9 @@ impl<T: Transport, R: Timer> Unpin for Connection<T, R> {}
 
 impl<T: Transport, R: Timer> Drop for Connection<T, R> {
     fn drop(&mut self) {
-        let reason = self.reason_now(DisconnectReason::Shutdown);
+        // Dropped unfinished: the body of an SSE response whose client went away, or an aborted
+        // task.
+        let reason = self.reason_now(DisconnectReason::PeerClosed);
         self.finish(reason);
     }
 }

@@ -56,6 +56,9 @@ pub enum Rejection {
     OriginDenied,
     /// 503: the hub is shutting down.
     ShuttingDown,
+    /// 406: an event-stream endpoint got a request that is not a `GET` accepting
+    /// `text/event-stream`.
+    NotAcceptable,
 }
 
 impl Rejection {
@@ -66,6 +69,7 @@ impl Rejection {
             Rejection::NotUpgrade | Rejection::UnsupportedVersion => 426,
             Rejection::OriginDenied => 403,
             Rejection::ShuttingDown => 503,
+            Rejection::NotAcceptable => 406,
         }
     }
 
@@ -79,6 +83,7 @@ impl Rejection {
             Rejection::BadKey => "missing or invalid Sec-WebSocket-Key\n",
             Rejection::OriginDenied => "origin not allowed\n",
             Rejection::ShuttingDown => "server is shutting down\n",
+            Rejection::NotAcceptable => "this endpoint serves text/event-stream to GET requests\n",
         }
     }
 

@@ -5,13 +5,14 @@ use crate::client::{Client, ClientId, CloseRequest, Push, Shared};
 use crate::config::HubConfig;
 use crate::driver::Connection;
 use crate::handshake::{self, Accept, Rejection, RequestHead};
+use crate::history::{History, Replay};
 use crate::message::{CloseCode, CloseFrame, Message};
 use crate::notify::{Changed, Notify};
+use crate::options::ConnectOptions;
 use crate::origin::{is_same_origin, OriginPolicy};
 use crate::stats::{Counters, DisconnectReason, Stats};
 use crate::transport::{Timer, Transport};
 use futures_util::future::BoxFuture;
-use std::any::Any;
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
@@ -39,6 +40,9 @@ pub(crate) enum Handler {
 pub(crate) struct HubInner {
     pub(crate) config: HubConfig,
     registry: RwLock<HashMap<ClientId, Arc<Shared>>>,
+    /// Locked before `registry` whenever both are held: broadcasts are totally ordered with
+    /// respect to joins, so a resuming client gets neither a gap nor a duplicate.
+    history: Option<Mutex<History>>,
     count: AtomicUsize,
     next_id: AtomicU64,
     handler: RwLock<Option<Handler>>,
@@ -142,9 +146,11 @@ impl Hub {
 
     /// A hub with `config`.
     pub fn with_config(config: HubConfig) -> Self {
+        let history = (config.history > 0).then(|| Mutex::new(History::new(config.history)));
         Self {
             inner: Arc::new(HubInner {
                 config,
+                history,
                 registry: RwLock::new(HashMap::new()),
                 count: AtomicUsize::new(0),
                 next_id: AtomicU64::new(1),
@@ -206,6 +212,23 @@ impl Hub {
     ///
     /// Returns how many local clients had the message queued.
     pub fn broadcast(&self, message: impl Into<Message>) -> usize {
+        let message = message.into();
+        self.broadcast_with(|_| message)
+    }
+
+    /// As [`Hub::broadcast`], building the message from its history id, so the application
+    /// can put the id in the payload (WebSocket clients have no `id:` field; see the README's
+    /// "Resume" section). The id is `None` when the hub keeps no history.
+    ///
+    /// ```
+    /// use hub_core::{Hub, HubConfig, Message};
+    ///
+    /// let hub = Hub::with_config(HubConfig::default().history(100));
+    /// hub.broadcast_with(|id| {
+    ///     Message::text(format!(r#"{{"id":{},"score":"2-1"}}"#, id.unwrap_or(0)))
+    /// });
+    /// ```
+    pub fn broadcast_with(&self, build: impl FnOnce(Option<u64>) -> Message) -> usize {
         Counters::add(&self.inner.counters.broadcasts, 1);
         let backplane = self
             .inner
@@ -213,12 +236,36 @@ impl Hub {
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
-        backplane.broadcast(self, message.into())
+        let mut build = Some(build);
+        backplane.broadcast(self, &mut |id| match build.take() {
+            Some(build) => build(id),
+            None => Message::text(""),
+        })
     }
 
     /// Queues a message for every client connected to this process, bypassing the backplane.
-    /// Backplanes call this for messages that arrive from other nodes.
     pub fn deliver_local(&self, message: Message) -> usize {
+        let mut message = Some(message);
+        self.deliver_local_with(&mut |_| message.take().unwrap_or_else(|| Message::text("")))
+    }
+
+    /// Records the message that `build` makes in the history (assigning its id) and queues it
+    /// for every client connected to this process, bypassing the backplane. Backplanes call
+    /// this for local delivery and for messages that arrive from other nodes.
+    pub fn deliver_local_with(&self, build: &mut dyn FnMut(Option<u64>) -> Message) -> usize {
+        match &self.inner.history {
+            None => self.fan_out(None, &build(None)),
+            Some(history) => {
+                // Held across the fan-out: ids reach every client in increasing order.
+                let mut history = history.lock().unwrap_or_else(PoisonError::into_inner);
+                let message = build(Some(history.peek_id()));
+                let id = history.record(&message);
+                self.fan_out(Some(id), &message)
+            }
+        }
+    }
+
+    fn fan_out(&self, id: Option<u64>, message: &Message) -> usize {
         let mut queued = 0;
         let mut evicted: Vec<(ClientId, usize)> = Vec::new();
         {
@@ -228,7 +275,7 @@ impl Hub {
                 .read()
                 .unwrap_or_else(PoisonError::into_inner);
             for client in registry.values() {
-                match client.push(message.clone()) {
+                match client.push(id, message.clone()) {
                     Push::Queued { .. } => queued += 1,
                     // the message that found the queue full is lost to that client too
                     Push::Evicted { dropped } => evicted.push((client.id, dropped + 1)),
@@ -310,11 +357,34 @@ impl Hub {
         result
     }
 
+    /// Admits a subscription that is not a WebSocket upgrade (Server-Sent Events): checks the
+    /// hub's state and its origin policy.
+    ///
+    /// # Errors
+    /// [`Rejection::ShuttingDown`] or [`Rejection::OriginDenied`], counted in
+    /// [`Stats::rejected_upgrades`].
+    pub fn admit(&self, head: &dyn RequestHead) -> Result<(), Rejection> {
+        let result = self.check_admission(head);
+        if let Err(rejection) = result {
+            Counters::add(&self.inner.counters.rejected_upgrades, 1);
+            tracing::debug!(%rejection, "subscription refused");
+        }
+        result
+    }
+
     fn check(&self, head: &dyn RequestHead) -> Result<Accept, Rejection> {
         if self.is_shutting_down() {
             return Err(Rejection::ShuttingDown);
         }
         let accept = handshake::validate(head)?;
+        self.check_admission(head)?;
+        Ok(accept)
+    }
+
+    fn check_admission(&self, head: &dyn RequestHead) -> Result<(), Rejection> {
+        if self.is_shutting_down() {
+            return Err(Rejection::ShuttingDown);
+        }
         let policy = &self.inner.config.origin;
         if !policy.check(head) {
             return Err(Rejection::OriginDenied);
@@ -333,19 +403,27 @@ impl Hub {
                 }
             }
         }
-        Ok(accept)
+        Ok(())
     }
 
     /// Registers a client on an upgraded transport and returns the future that drives it.
-    /// The adapter spawns it. `data` is the client's metadata (see [`Client::data`]).
+    /// The adapter spawns it (or, for SSE, polls it from the response body).
     ///
+    /// With [`ConnectOptions::last_event_id`] and a hub history, the client is registered and
+    /// its replay taken under the history lock: it gets every later message exactly once.
     /// If the hub is shutting down, the connection is closed at once with 1001.
     pub fn connect<T: Transport, R: Timer>(
         &self,
         transport: T,
         timer: R,
-        data: Option<Box<dyn Any + Send + Sync>>,
+        options: ConnectOptions,
     ) -> Connection<T, R> {
+        let ConnectOptions {
+            data,
+            last_event_id,
+            liveness,
+            kind,
+        } = options;
         let id = ClientId(self.inner.next_id.fetch_add(1, Ordering::Relaxed));
         let shared = Arc::new(Shared {
             id,
@@ -354,9 +432,19 @@ impl Hub {
             waker: Default::default(),
             capacity: self.inner.config.queue_capacity,
             data,
+            kind,
         });
         self.inner.live.fetch_add(1, Ordering::SeqCst);
+        let mut replay = Replay::default();
         let registered = {
+            let history = self
+                .inner
+                .history
+                .as_ref()
+                .map(|h| h.lock().unwrap_or_else(PoisonError::into_inner));
+            if let (Some(history), Some(last)) = (&history, last_event_id) {
+                replay = history.since(last);
+            }
             let mut registry = self
                 .inner
                 .registry
@@ -377,7 +465,14 @@ impl Hub {
         } else {
             shared.request_close(shutdown_request());
         }
-        Connection::new(self.clone(), Client { shared }, transport, timer)
+        Connection::new(
+            self.clone(),
+            Client { shared },
+            transport,
+            timer,
+            liveness,
+            replay,
+        )
     }
 
     /// Starts a graceful shutdown: later upgrades get 503, every client leaves the registry

@@ -12,7 +12,7 @@
 //! let t0 = Instant::now();
 //! let s = Duration::from_secs;
 //! let mut ka = Keepalive::new(s(54), s(60), s(10), t0);
-//! assert_eq!(ka.poll_timeout(), t0 + s(54));
+//! assert_eq!(ka.poll_timeout(), Some(t0 + s(54)));
 //! assert_eq!(ka.handle_timeout(t0 + s(54)), Some(Timeout::Ping));
 //! // no pong, no frame: at 60 s the peer is given up
 //! assert_eq!(ka.handle_timeout(t0 + s(60)), Some(Timeout::PeerSilent));
@@ -34,16 +34,17 @@ pub enum Timeout {
 /// Keepalive state of one connection.
 #[derive(Clone, Debug)]
 pub struct Keepalive {
-    ping_interval: Duration,
-    pong_wait: Duration,
+    ping_interval: Option<Duration>,
+    pong_wait: Option<Duration>,
     write_wait: Duration,
     last_seen: Instant,
-    next_ping: Instant,
+    next_ping: Option<Instant>,
     write_blocked_since: Option<Instant>,
 }
 
 impl Keepalive {
-    /// A connection that opened at `now`.
+    /// A WebSocket connection that opened at `now`: pinged every `ping_interval`, given up when
+    /// nothing arrives within `pong_wait`, dropped when a write stays blocked `write_wait`.
     pub fn new(
         ping_interval: Duration,
         pong_wait: Duration,
@@ -51,11 +52,25 @@ impl Keepalive {
         now: Instant,
     ) -> Self {
         Self {
-            ping_interval,
-            pong_wait,
+            ping_interval: Some(ping_interval),
+            pong_wait: Some(pong_wait),
             write_wait,
             last_seen: now,
-            next_ping: now + ping_interval,
+            next_ping: Some(now + ping_interval),
+            write_blocked_since: None,
+        }
+    }
+
+    /// A one-way connection (Server-Sent Events) that opened at `now`: the peer never sends,
+    /// so there is no silence deadline; [`Timeout::Ping`] asks for a heartbeat every
+    /// `heartbeat` (none if `None`), and blocked writes are dropped after `write_wait`.
+    pub fn one_way(heartbeat: Option<Duration>, write_wait: Duration, now: Instant) -> Self {
+        Self {
+            ping_interval: heartbeat,
+            pong_wait: None,
+            write_wait,
+            last_seen: now,
+            next_ping: heartbeat.map(|h| now + h),
             write_blocked_since: None,
         }
     }
@@ -77,18 +92,23 @@ impl Keepalive {
         self.write_blocked_since = None;
     }
 
-    /// When the peer is given up if nothing arrives before then.
-    pub fn silence_deadline(&self) -> Instant {
-        self.last_seen + self.pong_wait
+    /// When the peer is given up if nothing arrives before then (`None` for one-way
+    /// connections).
+    pub fn silence_deadline(&self) -> Option<Instant> {
+        self.pong_wait.map(|wait| self.last_seen + wait)
     }
 
-    /// The next instant at which [`Self::handle_timeout`] has something to do.
-    pub fn poll_timeout(&self) -> Instant {
-        let mut at = self.next_ping.min(self.silence_deadline());
-        if let Some(since) = self.write_blocked_since {
-            at = at.min(since + self.write_wait);
-        }
-        at
+    /// The next instant at which [`Self::handle_timeout`] has something to do, if any.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        [
+            self.next_ping,
+            self.silence_deadline(),
+            self.write_blocked_since
+                .map(|since| since + self.write_wait),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Acts on every deadline at or before `now`, most severe first.
@@ -98,15 +118,20 @@ impl Keepalive {
                 return Some(Timeout::WriteStalled);
             }
         }
-        if now >= self.silence_deadline() {
+        if self
+            .silence_deadline()
+            .is_some_and(|deadline| now >= deadline)
+        {
             return Some(Timeout::PeerSilent);
         }
-        if now >= self.next_ping {
-            // Skip missed periods instead of bursting pings after a long stall.
-            while self.next_ping <= now {
-                self.next_ping += self.ping_interval;
+        if let (Some(next), Some(interval)) = (self.next_ping.as_mut(), self.ping_interval) {
+            if now >= *next {
+                // Skip missed periods instead of bursting pings after a long stall.
+                while *next <= now {
+                    *next += interval;
+                }
+                return Some(Timeout::Ping);
             }
-            return Some(Timeout::Ping);
         }
         None
     }
@@ -137,7 +162,7 @@ mod tests {
             }
         }
         fn step(&mut self) -> (Duration, Option<Timeout>) {
-            self.now = self.ka.poll_timeout().max(self.now);
+            self.now = self.ka.poll_timeout().unwrap_or(self.now).max(self.now);
             (self.now - self.t0, self.ka.handle_timeout(self.now))
         }
     }
@@ -175,8 +200,7 @@ mod tests {
         // data every 30 s, never a pong: never given up
         for i in 1..=1000u64 {
             sim.ka.on_receive(sim.t0 + s(30 * i));
-            while sim.ka.poll_timeout() <= sim.t0 + s(30 * i) {
-                let now = sim.ka.poll_timeout();
+            while let Some(now) = sim.ka.poll_timeout().filter(|&t| t <= sim.t0 + s(30 * i)) {
                 assert_eq!(sim.ka.handle_timeout(now), Some(Timeout::Ping));
             }
         }
@@ -206,13 +230,30 @@ mod tests {
         assert_eq!(sim.ka.handle_timeout(sim.t0 + s(54)), Some(Timeout::Ping));
         sim.ka.on_receive(sim.t0 + s(54));
         assert_eq!(sim.ka.handle_timeout(sim.t0 + s(54)), None);
-        assert_eq!(sim.ka.poll_timeout(), sim.t0 + s(108));
+        assert_eq!(sim.ka.poll_timeout(), Some(sim.t0 + s(108)));
     }
 
     #[test]
+    fn one_way_connections_never_go_silent() {
+        let t0 = Instant::now();
+        let mut ka = Keepalive::one_way(Some(s(15)), s(10), t0);
+        for i in 1..=2400u64 {
+            // ten hours of heartbeats, nothing ever received
+            assert_eq!(ka.poll_timeout(), Some(t0 + s(15 * i)));
+            assert_eq!(ka.handle_timeout(t0 + s(15 * i)), Some(Timeout::Ping));
+        }
+        let mut off = Keepalive::one_way(None, s(10), t0);
+        assert_eq!(off.poll_timeout(), None);
+        assert_eq!(off.handle_timeout(t0 + s(100_000)), None);
+        off.on_write_blocked(t0);
+        assert_eq!(off.handle_timeout(t0 + s(10)), Some(Timeout::WriteStalled));
+    }
+
+    #[test]
+    #[allow(clippy::unwrap_used)]
     fn long_stall_does_not_burst_pings() {
         let mut ka = Keepalive::new(s(1), s(1000), s(10), Instant::now());
-        let t = ka.poll_timeout() + s(100);
+        let t = ka.poll_timeout().unwrap() + s(100);
         assert_eq!(ka.handle_timeout(t), Some(Timeout::Ping));
         assert_eq!(ka.handle_timeout(t), None);
     }

@@ -1,5 +1,6 @@
 //! What an adapter plugs into the connection driver: a framed transport and a timer.
 
+use crate::history::Missed;
 use crate::message::{CloseCode, CloseFrame, Message};
 use bytes::Bytes;
 use std::future::Future;
@@ -21,8 +22,17 @@ pub enum Incoming {
 /// A frame the driver asks the transport to write.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outgoing {
-    /// A data message.
-    Message(Message),
+    /// A data message, with its history id when the hub keeps a history (SSE writes it as
+    /// `id:`; a WebSocket has nowhere to put it).
+    Message {
+        /// The message.
+        message: Message,
+        /// Its id in the hub's history.
+        id: Option<u64>,
+    },
+    /// A resuming client missed messages the history no longer holds. Written before the
+    /// replay; see the README's "Resume" section for each transport's encoding.
+    Missed(Missed),
     /// A keepalive ping.
     Ping(Bytes),
     /// A close frame: the last frame the driver writes.

@@ -108,7 +108,7 @@ fn connect(hub: &Hub) -> (Inject, Peer, tokio::task::JoinHandle<DisconnectReason
         peer: peer.clone(),
         start: tokio::time::Instant::now(),
     };
-    let task = tokio::spawn(hub.connect(transport, VirtualTimer, None));
+    let task = tokio::spawn(hub.connect(transport, VirtualTimer, Default::default()));
     (tx, peer, task)
 }
 

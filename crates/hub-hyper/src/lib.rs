@@ -5,8 +5,6 @@
 //! clients are dropped) and upgrades enabled.
 //!
 //! ```no_run
-//! use bytes::Bytes;
-//! use http_body_util::Full;
 //! use hub_core::Hub;
 //! use hyper::{body::Incoming, Request, Response};
 //!
@@ -23,7 +21,7 @@
 //!     async move {
 //!         Ok::<_, std::convert::Infallible>(match req.uri().path() {
 //!             "/ws/chat" => hub_hyper::upgrade(req, &chat),
-//!             _ => Response::new(Full::new(Bytes::from_static(b"hello"))),
+//!             _ => Response::new(hub_hyper::full("hello")),
 //!         })
 //!     }
 //! };
@@ -36,16 +34,20 @@
 #![doc(test(attr(deny(warnings))))]
 
 mod server;
+pub mod sse;
 
 pub use hub_tokio::WsConfig;
 pub use server::{http1_builder, serve, serve_with, HANDSHAKE_TIMEOUT};
 
 use bytes::Bytes;
 use http::{header, HeaderValue, Request, Response, StatusCode};
-use http_body_util::Full;
-use hub_core::{Hub, RequestHead};
+use http_body_util::{BodyExt, Full};
+use hub_core::{ConnectOptions, Hub, Rejection, RequestHead};
 use hyper_util::rt::TokioIo;
-use std::any::Any;
+use std::convert::Infallible;
+
+/// The response body of every function here: a short fixed body, or an event stream.
+pub type Body = http_body_util::combinators::UnsyncBoxBody<Bytes, Infallible>;
 
 /// A [`RequestHead`] over an `http` 1 request.
 #[derive(Debug)]
@@ -67,10 +69,52 @@ impl<B> RequestHead for HttpHead<'_, B> {
     }
 }
 
-/// Upgrades `req` into a client of `hub` with no metadata and the default buffer tuning.
-/// See [`upgrade_with`].
-pub fn upgrade<B>(req: Request<B>, hub: &Hub) -> Response<Full<Bytes>> {
-    upgrade_with(req, hub, None, WsConfig::default())
+/// The client's resume point: the `Last-Event-ID` header (what `EventSource` sends when it
+/// reconnects), else the `last_event_id` query parameter (for WebSocket clients, which cannot
+/// set headers).
+pub fn last_event_id<B>(req: &Request<B>) -> Option<u64> {
+    if let Some(id) = req
+        .headers()
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(sse_core::parse_last_event_id)
+    {
+        return Some(id);
+    }
+    req.uri().query()?.split('&').find_map(|pair| {
+        let (key, value) = pair.split_once('=')?;
+        (key == "last_event_id")
+            .then(|| sse_core::parse_last_event_id(value))
+            .flatten()
+    })
+}
+
+/// A small body.
+pub fn full(bytes: impl Into<Bytes>) -> Body {
+    Full::new(bytes.into()).boxed_unsync()
+}
+
+/// The response for a refused upgrade or subscription: its status, required headers and a
+/// short plain-text body.
+pub fn rejection_response(rejection: Rejection) -> Response<Body> {
+    let mut response = Response::new(full(rejection.body()));
+    *response.status_mut() =
+        StatusCode::from_u16(rejection.status()).unwrap_or(StatusCode::BAD_REQUEST);
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    for (name, value) in rejection.headers() {
+        headers.insert(*name, HeaderValue::from_static(value));
+    }
+    response
+}
+
+/// Upgrades `req` into a client of `hub`, with the default buffer tuning and the resume point
+/// of [`last_event_id`]. See [`upgrade_with`].
+pub fn upgrade<B>(req: Request<B>, hub: &Hub) -> Response<Body> {
+    upgrade_with(req, hub, ConnectOptions::websocket(), WsConfig::default())
 }
 
 /// Upgrades `req` into a client of `hub`.
@@ -80,46 +124,36 @@ pub fn upgrade<B>(req: Request<B>, hub: &Hub) -> Response<Full<Bytes>> {
 /// driver on tokio once hyper hands over the connection. Otherwise the response is 400, 403,
 /// 426 or 503 with a short plain-text body, and nothing is spawned.
 ///
-/// `data` is attached to the client (read it with [`Client::data`](hub_core::Client::data)),
-/// e.g. the authenticated user taken from the request.
+/// `options` carries the client's metadata (e.g. the authenticated user taken from the
+/// request; read it with [`Client::data`](hub_core::Client::data)); when its
+/// `last_event_id` is unset, the request's [`last_event_id`] is used.
 ///
 /// The server connection must have upgrades enabled (hyper's `serve_connection(..)
 /// .with_upgrades()`; [`serve`] does it).
 pub fn upgrade_with<B>(
     mut req: Request<B>,
     hub: &Hub,
-    data: Option<Box<dyn Any + Send + Sync>>,
+    mut options: ConnectOptions,
     config: WsConfig,
-) -> Response<Full<Bytes>> {
+) -> Response<Body> {
     let accept = match hub.accept(&HttpHead(&req)) {
         Ok(accept) => accept,
-        Err(rejection) => {
-            let mut response =
-                Response::new(Full::new(Bytes::from_static(rejection.body().as_bytes())));
-            *response.status_mut() =
-                StatusCode::from_u16(rejection.status()).unwrap_or(StatusCode::BAD_REQUEST);
-            let headers = response.headers_mut();
-            headers.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/plain; charset=utf-8"),
-            );
-            for (name, value) in rejection.headers() {
-                headers.insert(*name, HeaderValue::from_static(value));
-            }
-            return response;
-        }
+        Err(rejection) => return rejection_response(rejection),
     };
+    if options.last_event_id.is_none() {
+        options.last_event_id = last_event_id(&req);
+    }
     let on_upgrade = hyper::upgrade::on(&mut req);
     let hub = hub.clone();
     tokio::spawn(async move {
         match on_upgrade.await {
             Ok(upgraded) => {
-                hub_tokio::serve(hub, TokioIo::new(upgraded), data, config).await;
+                hub_tokio::serve(hub, TokioIo::new(upgraded), options, config).await;
             }
             Err(error) => tracing::debug!(%error, "upgrade did not complete"),
         }
     });
-    let mut response = Response::new(Full::new(Bytes::new()));
+    let mut response = Response::new(full(Bytes::new()));
     *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
     let headers = response.headers_mut();
     for (name, value) in accept.headers() {

@@ -8,10 +8,9 @@
 
 mod transport;
 
-pub use transport::WsTransport;
+pub use transport::{missed_notice, WsTransport};
 
-use hub_core::{DisconnectReason, Hub, Timer};
-use std::any::Any;
+use hub_core::{ConnectOptions, DisconnectReason, Hub, Timer};
 use std::pin::Pin;
 use std::time::Instant;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -84,11 +83,12 @@ impl WsConfig {
 /// Serves an already-upgraded socket (the 101 has been sent) as a client of `hub`, until the
 /// connection ends. Adapters spawn it.
 ///
-/// `data` is the client's metadata, readable with [`Client::data`](hub_core::Client::data).
+/// `options` carries the client's metadata (read with
+/// [`Client::data`](hub_core::Client::data)) and its resume point.
 pub async fn serve<S>(
     hub: Hub,
     io: S,
-    data: Option<Box<dyn Any + Send + Sync>>,
+    options: ConnectOptions,
     config: WsConfig,
 ) -> DisconnectReason
 where
@@ -96,13 +96,13 @@ where
 {
     let ws =
         WebSocketStream::from_raw_socket(io, Role::Server, Some(config.tungstenite(&hub))).await;
-    hub.connect(WsTransport::new(ws), TokioTimer, data).await
+    hub.connect(WsTransport::new(ws), TokioTimer, options).await
 }
 
 /// Spawns [`serve`] on the current tokio runtime.
-pub fn spawn<S>(hub: Hub, io: S, data: Option<Box<dyn Any + Send + Sync>>, config: WsConfig)
+pub fn spawn<S>(hub: Hub, io: S, options: ConnectOptions, config: WsConfig)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    tokio::spawn(serve(hub, io, data, config));
+    tokio::spawn(serve(hub, io, options, config));
 }

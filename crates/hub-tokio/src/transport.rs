@@ -3,7 +3,7 @@
 use bytes::Bytes;
 use futures_core::Stream;
 use futures_sink::Sink;
-use hub_core::{CloseFrame, Incoming, Message, Outgoing, Text, TransportError};
+use hub_core::{CloseFrame, Incoming, Message, Missed, Outgoing, Text, TransportError};
 use std::io::ErrorKind;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
@@ -61,6 +61,18 @@ fn map_error(error: tungstenite::Error) -> TransportError {
     }
 }
 
+/// The text message a resuming WebSocket client gets when the history no longer reaches back
+/// to its last id: `{"type":"missed","last_event_id":N,"first_available":M|null}`.
+pub fn missed_notice(missed: Missed) -> String {
+    let first = missed
+        .first_available
+        .map_or_else(|| "null".to_string(), |id| id.to_string());
+    format!(
+        r#"{{"type":"missed","last_event_id":{},"first_available":{first}}}"#,
+        missed.last_event_id
+    )
+}
+
 fn text(t: tungstenite::Utf8Bytes) -> Text {
     // SAFETY: tungstenite validated the text message as UTF-8 when it received it.
     #[allow(unsafe_code)]
@@ -109,8 +121,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Outgoing> for WsTransport<S> {
     fn start_send(mut self: Pin<&mut Self>, item: Outgoing) -> Result<(), Self::Error> {
         use tungstenite::Message as M;
         let message = match item {
-            Outgoing::Message(Message::Text(t)) => M::Text(utf8(t)),
-            Outgoing::Message(Message::Binary(b)) => M::Binary(b),
+            // A WebSocket frame has no id field; applications that want ids in the payload use
+            // Hub::broadcast_with.
+            Outgoing::Message {
+                message: Message::Text(t),
+                ..
+            } => M::Text(utf8(t)),
+            Outgoing::Message {
+                message: Message::Binary(b),
+                ..
+            } => M::Binary(b),
+            Outgoing::Missed(missed) => M::text(missed_notice(missed)),
             Outgoing::Ping(p) => M::Ping(p),
             Outgoing::Close(f) => M::Close(Some(tungstenite::protocol::CloseFrame {
                 code: WsCode::from(f.code.0),

@@ -58,7 +58,12 @@ async fn a_burst_of_100_messages_is_written_in_one_write() {
         inner: server_io,
         writes: writes.clone(),
     };
-    tokio::spawn(hub_tokio::serve(hub.clone(), io, None, WsConfig::default()));
+    tokio::spawn(hub_tokio::serve(
+        hub.clone(),
+        io,
+        hub_core::ConnectOptions::websocket(),
+        WsConfig::default(),
+    ));
     let mut client = WebSocketStream::from_raw_socket(client_io, Role::Client, None).await;
     while hub.client_count() == 0 {
         hub.changed().await;

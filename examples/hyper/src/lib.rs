@@ -5,14 +5,17 @@
 //! - `GET /ws/chat`: every inbound message is broadcast to every client.
 //! - `GET /ws/echo`: every inbound message is sent back to its sender only; messages up to
 //!   16 MiB (for conformance tools).
+//! - `GET /events/feed`: Server-Sent Events, the seed's feed: a `tick` event every second with
+//!   `{"time": RFC 3339, "count": chat clients}`.
+//! - `GET /events/chat`: Server-Sent Events subscription to the chat hub; with its history of
+//!   the last [`CHAT_HISTORY`] messages a reconnecting `EventSource` resumes where it left.
 //! - env `HOST` (127.0.0.1), `PORT` (8080), `ALLOWED_ORIGINS` (comma-separated; switches the
 //!   origin policy to that list), `PING_INTERVAL_MS` (54000), `PONG_WAIT_MS` (60000).
 
-use bytes::Bytes;
 use http::{header, Method, Request, Response, StatusCode};
-use http_body_util::Full;
-use hub_core::{Hub, HubConfig, OriginPolicy};
-use hub_hyper::WsConfig;
+use hub_core::{ConnectOptions, Hub, HubConfig, OriginPolicy};
+use hub_hyper::sse::{self, SseConfig};
+use hub_hyper::{Body, WsConfig};
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -24,6 +27,12 @@ pub const INDEX_HTML: &str = include_str!("../../assets/index.html");
 
 /// Largest message `/ws/echo` accepts.
 pub const ECHO_MAX_MESSAGE: usize = 16 * 1024 * 1024;
+
+/// Chat messages kept for resuming subscribers.
+pub const CHAT_HISTORY: usize = 1000;
+
+/// How often `/events/feed` ticks.
+pub const TICK: Duration = Duration::from_secs(1);
 
 /// The example's settings, normally read from the environment.
 #[derive(Clone, Debug)]
@@ -120,16 +129,28 @@ impl Settings {
 /// The example's hubs.
 #[derive(Clone, Debug)]
 pub struct App {
-    /// `/ws/chat`: every message to everyone.
+    /// `/ws/chat` and `/events/chat`: every message to everyone.
     pub chat: Hub,
     /// `/ws/echo`: every message back to its sender.
     pub echo: Hub,
+    /// Settings of the event streams.
+    pub sse: SseConfig,
 }
 
 impl App {
     /// Builds the hubs from a base configuration.
     pub fn new(config: HubConfig) -> Self {
-        let chat = Hub::with_config(config.clone());
+        Self::with_sse(config, SseConfig::default())
+    }
+
+    /// Builds the hubs from a base configuration and event-stream settings. The chat keeps
+    /// the configuration's history, or [`CHAT_HISTORY`] messages if it has none.
+    pub fn with_sse(config: HubConfig, sse: SseConfig) -> Self {
+        let chat_config = match config.history {
+            0 => config.clone().history(CHAT_HISTORY),
+            _ => config.clone(),
+        };
+        let chat = Hub::with_config(chat_config);
         chat.on_message(|hub, msg| {
             hub.broadcast(msg.message);
         });
@@ -138,23 +159,24 @@ impl App {
             // A client too slow to take its own echoes is evicted; nothing to do here.
             let _ = msg.client.send(msg.message);
         });
-        Self { chat, echo }
+        Self { chat, echo, sse }
     }
 
     /// Routes one request.
-    pub fn route<B>(&self, req: Request<B>) -> Response<Full<Bytes>> {
+    pub fn route<B>(&self, req: Request<B>) -> Response<Body> {
         match req.uri().path() {
             "/ws/chat" => hub_hyper::upgrade(req, &self.chat),
             // Large messages: a bigger read buffer saves syscalls.
             "/ws/echo" => hub_hyper::upgrade_with(
                 req,
                 &self.echo,
-                None,
+                ConnectOptions::websocket(),
                 WsConfig::default().read_buffer_size(4096),
             ),
+            "/events/chat" => sse::subscribe(&req, &self.chat, self.sse),
+            "/events/feed" => self.feed(&req),
             "/" if req.method() == Method::GET || req.method() == Method::HEAD => {
-                let mut response =
-                    Response::new(Full::new(Bytes::from_static(INDEX_HTML.as_bytes())));
+                let mut response = Response::new(hub_hyper::full(INDEX_HTML));
                 response.headers_mut().insert(
                     header::CONTENT_TYPE,
                     header::HeaderValue::from_static("text/html; charset=utf-8"),
@@ -162,11 +184,44 @@ impl App {
                 response
             }
             _ => {
-                let mut response = Response::new(Full::new(Bytes::from_static(b"not found\n")));
+                let mut response = Response::new(hub_hyper::full("not found\n"));
                 *response.status_mut() = StatusCode::NOT_FOUND;
                 response
             }
         }
+    }
+
+    /// The seed's feed: a `tick` every second with the time and the chat's client count, on
+    /// its own stream (Kashvi's `sse.New` and `stream.Send`).
+    fn feed<B>(&self, req: &Request<B>) -> Response<Body> {
+        let Some((stream, response)) = sse::stream(req, self.sse) else {
+            return sse::not_acceptable();
+        };
+        let chat = self.chat.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(TICK);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {
+                        let time = humantime::format_rfc3339_seconds(std::time::SystemTime::now());
+                        let data = serde_json::json!({
+                            "time": time.to_string(),
+                            "count": chat.client_count(),
+                        });
+                        if let Err(error) = stream.send("tick", &data) {
+                            tracing::debug!(%error, "feed ended");
+                            break;
+                        }
+                    }
+                    () = stream.closed() => break,
+                    () = shut_down(&chat) => {
+                        stream.close();
+                        break;
+                    }
+                }
+            }
+        });
+        response
     }
 
     /// Starts a graceful shutdown of every hub and waits (bounded by the hubs' shutdown
@@ -183,13 +238,29 @@ impl App {
     }
 }
 
+/// Resolves once `hub` starts shutting down.
+async fn shut_down(hub: &Hub) {
+    while !hub.is_shutting_down() {
+        hub.changed().await;
+    }
+}
+
 /// Serves the example on `listener` until `shutdown` resolves, then shuts the hubs down
-/// gracefully (1001 to every client).
+/// gracefully (1001 to every client, event streams ended) while the server stops accepting
+/// and finishes in-flight requests.
 pub async fn run(listener: TcpListener, app: App, shutdown: impl Future<Output = ()>) {
     let routes = app.clone();
     let service = move |req: Request<hyper::body::Incoming>| {
         let response = routes.route(req);
         async move { Ok::<_, Infallible>(response) }
+    };
+    let hubs = app.clone();
+    let shutdown = async move {
+        shutdown.await;
+        // Event streams are in-flight responses: end them now, or the server's graceful
+        // drain would wait for them.
+        hubs.chat.shutdown();
+        hubs.echo.shutdown();
     };
     hub_hyper::serve(listener, service, shutdown).await;
     app.shutdown().await;

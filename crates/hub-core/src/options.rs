@@ -1,0 +1,93 @@
+//! Per-connection options given to [`Hub::connect`](crate::Hub::connect).
+
+use std::any::Any;
+use std::fmt;
+use std::time::Duration;
+
+/// How a connection proves it is alive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Liveness {
+    /// WebSocket: ping every [`HubConfig::ping_interval`](crate::HubConfig::ping_interval),
+    /// give up when nothing arrives within the pong wait.
+    #[default]
+    PingPong,
+    /// One-way (Server-Sent Events): the transport's "ping" is a heartbeat every this often
+    /// (`None`: no heartbeat); the peer never sends, so there is no silence deadline. A dead
+    /// peer shows up as a failed write.
+    OneWay(Option<Duration>),
+}
+
+/// What kind of client a connection is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ClientKind {
+    /// A WebSocket client.
+    WebSocket,
+    /// A Server-Sent Events subscriber (receives only).
+    Sse,
+}
+
+/// Options for one connection.
+#[non_exhaustive]
+pub struct ConnectOptions {
+    /// Metadata for [`Client::data`](crate::Client::data), e.g. the authenticated user.
+    pub data: Option<Box<dyn Any + Send + Sync>>,
+    /// Resume after this message id (SSE `Last-Event-ID`): the messages the hub's history holds
+    /// after it are written first, in order. Ignored without a history.
+    pub last_event_id: Option<u64>,
+    /// How liveness is checked.
+    pub liveness: Liveness,
+    /// The kind of client.
+    pub kind: ClientKind,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        Self {
+            data: None,
+            last_event_id: None,
+            liveness: Liveness::PingPong,
+            kind: ClientKind::WebSocket,
+        }
+    }
+}
+
+impl ConnectOptions {
+    /// Options for a WebSocket client.
+    pub fn websocket() -> Self {
+        Self::default()
+    }
+
+    /// Options for an SSE subscriber with a heartbeat every `heartbeat`.
+    pub fn sse(heartbeat: Option<Duration>) -> Self {
+        Self {
+            liveness: Liveness::OneWay(heartbeat),
+            kind: ClientKind::Sse,
+            ..Self::default()
+        }
+    }
+
+    /// Set [`Self::data`].
+    pub fn data(mut self, data: Option<Box<dyn Any + Send + Sync>>) -> Self {
+        self.data = data;
+        self
+    }
+
+    /// Set [`Self::last_event_id`].
+    pub fn last_event_id(mut self, id: Option<u64>) -> Self {
+        self.last_event_id = id;
+        self
+    }
+}
+
+impl fmt::Debug for ConnectOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConnectOptions")
+            .field("data", &self.data.is_some())
+            .field("last_event_id", &self.last_event_id)
+            .field("liveness", &self.liveness)
+            .field("kind", &self.kind)
+            .finish()
+    }
+}

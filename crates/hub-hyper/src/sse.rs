@@ -1,0 +1,105 @@
+//! Server-Sent Events on hyper (and axum): the seed's stream, and hub subscriptions.
+//!
+//! ```no_run
+//! use hub_hyper::sse::{self, SseConfig};
+//! use hyper::{body::Incoming, Request, Response};
+//!
+//! // Kashvi: stream := sse.New(w, r); if stream == nil { return }
+//! # #[allow(dead_code)]
+//! fn feed(req: Request<Incoming>) -> Response<hub_hyper::Body> {
+//!     let Some((stream, response)) = sse::stream(&req, SseConfig::default()) else {
+//!         return sse::not_acceptable(); // or let the router try another route
+//!     };
+//!     tokio::spawn(async move {
+//!         let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+//!         loop {
+//!             tokio::select! {
+//!                 _ = tick.tick() => {
+//!                     if stream.send("tick", &serde_json::json!({"ok": true})).is_err() {
+//!                         break; // the client left (or could not keep up)
+//!                     }
+//!                 }
+//!                 () = stream.closed() => break,
+//!             }
+//!         }
+//!     });
+//!     response
+//! }
+//! ```
+
+use crate::{rejection_response, Body, HttpHead};
+use futures_util::StreamExt;
+use http::{HeaderValue, Request, Response};
+use http_body_util::{BodyExt, StreamBody};
+use hub_core::{Hub, Rejection};
+use hub_tokio::TokioTimer;
+use hyper::body::Frame;
+use std::convert::Infallible;
+
+pub use sse_core::{Event, SseConfig, SseError, SseStream};
+
+fn acceptable<B>(req: &Request<B>) -> bool {
+    let accept = req
+        .headers()
+        .get(http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok());
+    sse_core::accepts_event_stream(req.method().as_str(), accept)
+}
+
+fn event_stream_response<S>(stream: S) -> Response<Body>
+where
+    S: futures_util::Stream<Item = bytes::Bytes> + Send + 'static,
+{
+    let body = StreamBody::new(stream.map(|chunk| Ok::<_, Infallible>(Frame::data(chunk))));
+    let mut response = Response::new(body.boxed_unsync());
+    for (name, value) in sse_core::RESPONSE_HEADERS {
+        response
+            .headers_mut()
+            .insert(name, HeaderValue::from_static(value));
+    }
+    response
+}
+
+/// The 406 answer for a request that cannot take an event stream.
+pub fn not_acceptable() -> Response<Body> {
+    rejection_response(Rejection::NotAcceptable)
+}
+
+/// Kashvi's `sse.New(w, r)`: an event stream for this request, or `None` when the request is
+/// not a `GET` or its `Accept` excludes `text/event-stream` (answer [`not_acceptable`], or let
+/// the route fall through). Return the response; write with the [`SseStream`] from any task.
+pub fn stream<B>(req: &Request<B>, config: SseConfig) -> Option<(SseStream, Response<Body>)> {
+    if !acceptable(req) {
+        return None;
+    }
+    let (stream, body) = SseStream::new(config, TokioTimer);
+    Some((stream, event_stream_response(body)))
+}
+
+/// Subscribes the request to `hub` as an SSE client: the hub's broadcasts reach it like a
+/// WebSocket client's, with the same queue, eviction and stats. A `Last-Event-ID` header
+/// resumes from the hub's history (see [`HubConfig::history`](hub_core::HubConfig::history)).
+///
+/// Answers 406 if the request cannot take an event stream, 403 if the hub's origin policy
+/// refuses its `Origin`, 503 if the hub is shutting down.
+pub fn subscribe<B>(req: &Request<B>, hub: &Hub, config: SseConfig) -> Response<Body> {
+    subscribe_with(req, hub, config, None)
+}
+
+/// As [`subscribe`], attaching `data` to the subscriber (see
+/// [`Client::data`](hub_core::Client::data)).
+pub fn subscribe_with<B>(
+    req: &Request<B>,
+    hub: &Hub,
+    config: SseConfig,
+    data: Option<Box<dyn std::any::Any + Send + Sync>>,
+) -> Response<Body> {
+    if !acceptable(req) {
+        return not_acceptable();
+    }
+    if let Err(rejection) = hub.admit(&HttpHead(req)) {
+        return rejection_response(rejection);
+    }
+    let member = sse_core::subscribe(hub, TokioTimer, config, crate::last_event_id(req), data);
+    event_stream_response(member)
+}

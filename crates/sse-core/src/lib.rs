@@ -1,0 +1,25 @@
+//! # sse-core
+//!
+//! Server-Sent Events for the hub, runtime-agnostic:
+//!
+//! - [`Event`] and [`encode_comment`]: an encoder that cannot be tricked into writing a field
+//!   the caller did not ask for (CR, LF, CRLF and NUL handled; see [`encode`](crate::Event)).
+//! - [`SseStream`]: Kashvi's `sse.New(w, r)` stream — `send(event, json)`, `send_raw`,
+//!   `comment`, `is_closed` — safe from several tasks, bounded, with heartbeats.
+//! - [`subscribe`]: an SSE subscriber as a member of a [`Hub`](hub_core::Hub): the hub's
+//!   broadcasts reach it like a WebSocket client, with the same queue, eviction, stats and
+//!   `Last-Event-ID` resume.
+//!
+//! Adapters check the request with [`accepts_event_stream`] and answer with
+//! [`RESPONSE_HEADERS`] and the body.
+#![doc(test(attr(deny(warnings))))]
+
+mod encode;
+mod member;
+mod negotiate;
+mod stream;
+
+pub use encode::{encode_comment, encode_retry, EncodeError, Event};
+pub use member::{encode_message, encode_missed, subscribe, SseMember};
+pub use negotiate::{accepts_event_stream, parse_last_event_id, RESPONSE_HEADERS};
+pub use stream::{Closed, SseBody, SseConfig, SseError, SseStream};
