@@ -85,11 +85,13 @@ impl TransportError {
 /// A framed, full-duplex WebSocket transport: a `Stream` of [`Incoming`] frames and a `Sink` of
 /// [`Outgoing`] frames. `poll_flush` must push everything started so far to the socket; the
 /// driver starts every queued frame and then flushes once, so frames go out in batches.
+///
+/// A transport need not be `Send`: a [`Connection`](crate::Connection) over a `!Send`
+/// transport (actix-web's request payload) runs on its thread's local executor.
 pub trait Transport:
     futures_core::Stream<Item = Result<Incoming, TransportError>>
     + futures_sink::Sink<Outgoing, Error = TransportError>
     + Unpin
-    + Send
     + 'static
 {
 }
@@ -98,7 +100,6 @@ impl<T> Transport for T where
     T: futures_core::Stream<Item = Result<Incoming, TransportError>>
         + futures_sink::Sink<Outgoing, Error = TransportError>
         + Unpin
-        + Send
         + 'static
 {
 }

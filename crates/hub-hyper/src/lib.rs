@@ -133,17 +133,43 @@ pub fn upgrade<B>(req: Request<B>, hub: &Hub) -> Response<Body> {
 pub fn upgrade_with<B>(
     mut req: Request<B>,
     hub: &Hub,
-    mut options: ConnectOptions,
+    options: ConnectOptions,
     config: WsConfig,
 ) -> Response<Body> {
-    let accept = match hub.accept(&HttpHead(&req)) {
-        Ok(accept) => accept,
-        Err(rejection) => return rejection_response(rejection),
-    };
-    if options.last_event_id.is_none() {
-        options.last_event_id = last_event_id(&req);
+    match start_upgrade(&mut req, hub, options, config) {
+        Ok(accept) => {
+            let mut response = Response::new(full(Bytes::new()));
+            *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+            let headers = response.headers_mut();
+            for (name, value) in accept.headers() {
+                if let Ok(value) = HeaderValue::from_str(value) {
+                    headers.insert(name, value);
+                }
+            }
+            response
+        }
+        Err(rejection) => rejection_response(rejection),
     }
-    let on_upgrade = hyper::upgrade::on(&mut req);
+}
+
+/// The framework-neutral half of [`upgrade_with`], for adapters on hyper-based frameworks
+/// (warp): validates `req` and, if it is acceptable, arranges for the client's driver to be
+/// spawned once hyper hands over the connection (the request must carry hyper's `OnUpgrade`
+/// extension). The caller answers 101 with the [`Accept`](hub_core::Accept)'s headers.
+///
+/// # Errors
+/// The [`Rejection`] to answer with; nothing is spawned.
+pub fn start_upgrade<B>(
+    req: &mut Request<B>,
+    hub: &Hub,
+    mut options: ConnectOptions,
+    config: WsConfig,
+) -> Result<hub_core::Accept, Rejection> {
+    let accept = hub.accept(&HttpHead(req))?;
+    if options.last_event_id.is_none() {
+        options.last_event_id = last_event_id(req);
+    }
+    let on_upgrade = hyper::upgrade::on(req);
     let hub = hub.clone();
     tokio::spawn(async move {
         match on_upgrade.await {
@@ -153,15 +179,7 @@ pub fn upgrade_with<B>(
             Err(error) => tracing::debug!(%error, "upgrade did not complete"),
         }
     });
-    let mut response = Response::new(full(Bytes::new()));
-    *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
-    let headers = response.headers_mut();
-    for (name, value) in accept.headers() {
-        if let Ok(value) = HeaderValue::from_str(value) {
-            headers.insert(name, value);
-        }
-    }
-    response
+    Ok(accept)
 }
 
 /// The README's examples, compiled as doc tests.

@@ -38,14 +38,6 @@ use std::convert::Infallible;
 
 pub use sse_core::{Event, SseConfig, SseError, SseStream};
 
-fn acceptable<B>(req: &Request<B>) -> bool {
-    let accept = req
-        .headers()
-        .get(http::header::ACCEPT)
-        .and_then(|v| v.to_str().ok());
-    sse_core::accepts_event_stream(req.method().as_str(), accept)
-}
-
 fn event_stream_response<S>(stream: S) -> Response<Body>
 where
     S: futures_util::Stream<Item = bytes::Bytes> + Send + 'static,
@@ -94,12 +86,41 @@ pub fn subscribe_with<B>(
     config: SseConfig,
     data: Option<Box<dyn std::any::Any + Send + Sync>>,
 ) -> Response<Body> {
+    match member(req, hub, config, data) {
+        Ok(member) => event_stream_response(member),
+        Err(rejection) => rejection_response(rejection),
+    }
+}
+
+/// The framework-neutral half of [`subscribe_with`], for adapters on hyper-based frameworks
+/// (warp): checks the request and subscribes it, returning the body's stream of chunks.
+///
+/// # Errors
+/// [`Rejection::NotAcceptable`], [`Rejection::OriginDenied`] or [`Rejection::ShuttingDown`].
+pub fn member<B>(
+    req: &Request<B>,
+    hub: &Hub,
+    config: SseConfig,
+    data: Option<Box<dyn std::any::Any + Send + Sync>>,
+) -> Result<sse_core::SseMember<TokioTimer>, Rejection> {
     if !acceptable(req) {
-        return not_acceptable();
+        return Err(Rejection::NotAcceptable);
     }
-    if let Err(rejection) = hub.admit(&HttpHead(req)) {
-        return rejection_response(rejection);
-    }
-    let member = sse_core::subscribe(hub, TokioTimer, config, crate::last_event_id(req), data);
-    event_stream_response(member)
+    hub.admit(&HttpHead(req))?;
+    Ok(sse_core::subscribe(
+        hub,
+        TokioTimer,
+        config,
+        crate::last_event_id(req),
+        data,
+    ))
+}
+
+/// Whether a request can take an event stream (a `GET` whose `Accept` admits it).
+pub fn acceptable<B>(req: &Request<B>) -> bool {
+    let accept = req
+        .headers()
+        .get(http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok());
+    sse_core::accepts_event_stream(req.method().as_str(), accept)
 }
