@@ -2,10 +2,11 @@
 //! WebSocket frames when a test needs to misbehave.
 #![allow(clippy::unwrap_used, missing_docs, unreachable_pub)]
 
+pub mod bare;
 pub mod raw;
 pub mod sse;
 
-use example_hyper::{App, Settings};
+pub use example_common::{App, Settings};
 use futures_util::{SinkExt, StreamExt};
 use hub_core::{Hub, HubConfig};
 use hub_hyper::sse::SseConfig;
@@ -31,44 +32,119 @@ pub async fn guard<T>(what: &str, fut: impl Future<Output = T>) -> T {
     }
 }
 
-/// The example server, running on an ephemeral port.
+/// The three adapters every behavioural test runs against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Adapter {
+    Hyper,
+    Actix,
+    Warp,
+}
+
+/// Runs each listed `async fn name(adapter: Adapter)` once per adapter, as
+/// `hyper::name`, `actix::name` and `warp::name`.
+#[macro_export]
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {
+        mod on_hyper {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name($crate::Adapter::Hyper).await })*
+        }
+        mod on_actix {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name($crate::Adapter::Actix).await })*
+        }
+        mod on_warp {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name($crate::Adapter::Warp).await })*
+        }
+    };
+}
+
+/// A server's shutdown trigger and completion signal.
+#[derive(Debug)]
+struct Running {
+    stop: Option<oneshot::Sender<()>>,
+    done: oneshot::Receiver<()>,
+    task: Option<JoinHandle<()>>,
+}
+
+/// Runs `make(listener)` for `adapter`: on this runtime for hyper and warp, on a thread of
+/// its own with an actix system for actix.
+fn launch(adapter: Adapter, app: App, listener: std::net::TcpListener) -> Running {
+    let (stop, stopped) = oneshot::channel::<()>();
+    let (done_tx, done) = oneshot::channel::<()>();
+    let stopped = async move {
+        let _ = stopped.await;
+    };
+    let task = match adapter {
+        Adapter::Hyper | Adapter::Warp => {
+            listener.set_nonblocking(true).unwrap();
+            let listener = TcpListener::from_std(listener).unwrap();
+            Some(tokio::spawn(async move {
+                match adapter {
+                    Adapter::Hyper => example_hyper::run(listener, app, stopped).await,
+                    _ => example_warp::run(listener, app, stopped).await,
+                }
+                let _ = done_tx.send(());
+            }))
+        }
+        Adapter::Actix => {
+            std::thread::spawn(move || {
+                actix_web::rt::System::new().block_on(async move {
+                    example_actix::run(listener, app, stopped).await.unwrap();
+                });
+                let _ = done_tx.send(());
+            });
+            None
+        }
+    };
+    Running {
+        stop: Some(stop),
+        done,
+        task,
+    }
+}
+
+/// The example server of one adapter, running on an ephemeral port.
 #[derive(Debug)]
 pub struct Server {
     pub addr: SocketAddr,
     pub app: App,
-    stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<()>,
+    pub adapter: Adapter,
+    running: Running,
 }
 
 impl Server {
     /// Starts the example with default settings.
-    pub async fn start() -> Self {
-        Self::with(Settings::default(), |c| c).await
+    pub async fn start(adapter: Adapter) -> Self {
+        Self::with(adapter, Settings::default(), |c| c).await
     }
 
     /// Starts the example from `settings`, with `tweak` applied to the hub configuration.
-    pub async fn with(settings: Settings, tweak: impl FnOnce(HubConfig) -> HubConfig) -> Self {
-        Self::with_sse(settings, tweak, SseConfig::default()).await
+    pub async fn with(
+        adapter: Adapter,
+        settings: Settings,
+        tweak: impl FnOnce(HubConfig) -> HubConfig,
+    ) -> Self {
+        Self::with_sse(adapter, settings, tweak, SseConfig::default()).await
     }
 
     /// As [`Server::with`], with event-stream settings.
     pub async fn with_sse(
+        adapter: Adapter,
         settings: Settings,
         tweak: impl FnOnce(HubConfig) -> HubConfig,
         sse: SseConfig,
     ) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let app = App::with_sse(tweak(settings.hub_config()), sse);
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(example_hyper::run(listener, app.clone(), async {
-            let _ = stopped.await;
-        }));
+        let running = launch(adapter, app.clone(), listener);
         Self {
             addr,
             app,
-            stop: Some(stop),
-            task,
+            adapter,
+            running,
         }
     }
 
@@ -78,16 +154,19 @@ impl Server {
 
     /// Stops accepting and shuts the hubs down, as Ctrl-C does; waits for it to finish.
     pub async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
+        if let Some(stop) = self.running.stop.take() {
             let _ = stop.send(());
         }
-        guard("server shutdown", &mut self.task).await.unwrap();
+        let done = &mut self.running.done;
+        guard("server shutdown", done).await.unwrap();
     }
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        self.task.abort();
+        if let Some(task) = &self.running.task {
+            task.abort();
+        }
     }
 }
 
@@ -192,17 +271,4 @@ where
     S: futures_util::Sink<Message, Error = tungstenite::Error> + Unpin,
 {
     ws.send(Message::text(text)).await.unwrap();
-}
-
-/// Serves `hub` alone on an ephemeral port (every path upgrades into it); returns its address.
-pub async fn serve_hub(hub: &Hub) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let routes = hub.clone();
-    let service = move |req: http::Request<hyper::body::Incoming>| {
-        let response = hub_hyper::upgrade(req, &routes);
-        async move { Ok::<_, std::convert::Infallible>(response) }
-    };
-    tokio::spawn(hub_hyper::serve(listener, service, std::future::pending()));
-    addr
 }

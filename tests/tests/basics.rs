@@ -1,14 +1,15 @@
 //! Broadcast, echo, reply-to-sender, client count, text and binary, metadata — over real sockets.
 #![allow(clippy::unwrap_used)]
 
+use hub_tests::Adapter;
+
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use hub_core::{DisconnectReason, Hub, Message as HubMessage};
 use hub_tests::{close_code, connect, next_data, next_text, send_text, wait_hub, Server};
 use tokio_tungstenite::tungstenite::Message;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn broadcast_reaches_every_client_in_order() {
-    let server = Server::start().await;
+async fn broadcast_reaches_every_client_in_order(adapter: Adapter) {
+    let server = Server::start(adapter).await;
     let mut clients = Vec::new();
     for _ in 0..5 {
         clients.push(connect(&server.url("/ws/chat")).await);
@@ -28,9 +29,8 @@ async fn broadcast_reaches_every_client_in_order() {
     assert_eq!(stats.messages_out, 1000);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn broadcast_from_outside_a_handler_reaches_every_client() {
-    let server = Server::start().await;
+async fn broadcast_from_outside_a_handler_reaches_every_client(adapter: Adapter) {
+    let server = Server::start(adapter).await;
     let mut a = connect(&server.url("/ws/chat")).await;
     let mut b = connect(&server.url("/ws/chat")).await;
     wait_hub(&server.app.chat, "2 clients", |h| h.client_count() == 2).await;
@@ -44,9 +44,8 @@ async fn broadcast_from_outside_a_handler_reaches_every_client() {
     assert_eq!(next_text(&mut b).await, r#"{"type":"update"}"#);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn echo_replies_to_the_sender_only() {
-    let server = Server::start().await;
+async fn echo_replies_to_the_sender_only(adapter: Adapter) {
+    let server = Server::start(adapter).await;
     let mut a = connect(&server.url("/ws/echo")).await;
     let mut b = connect(&server.url("/ws/echo")).await;
     send_text(&mut a, "from a").await;
@@ -56,9 +55,8 @@ async fn echo_replies_to_the_sender_only() {
     assert_eq!(next_text(&mut b).await, "from b");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn text_and_binary_keep_their_type() {
-    let server = Server::start().await;
+async fn text_and_binary_keep_their_type(adapter: Adapter) {
+    let server = Server::start(adapter).await;
     let mut ws = connect(&server.url("/ws/echo")).await;
     ws.send(Message::binary(vec![0u8, 159, 146, 150, 255]))
         .await
@@ -75,9 +73,8 @@ async fn text_and_binary_keep_their_type() {
     assert_eq!(next_data(&mut ws).await, Message::binary(big));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn client_count_follows_connects_clean_closes_and_abrupt_drops() {
-    let server = Server::start().await;
+async fn client_count_follows_connects_clean_closes_and_abrupt_drops(adapter: Adapter) {
+    let server = Server::start(adapter).await;
     let hub = &server.app.chat;
     let mut a = connect(&server.url("/ws/chat")).await;
     let b = connect(&server.url("/ws/chat")).await;
@@ -102,9 +99,8 @@ async fn client_count_follows_connects_clean_closes_and_abrupt_drops() {
     wait_hub(hub, "drivers to end", |h| h.live_connections() == 0).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn client_send_after_the_client_left_is_an_error_not_a_panic() {
-    let server = Server::start().await;
+async fn client_send_after_the_client_left_is_an_error_not_a_panic(adapter: Adapter) {
+    let server = Server::start(adapter).await;
     let ws = connect(&server.url("/ws/chat")).await;
     wait_hub(&server.app.chat, "1 client", |h| h.client_count() == 1).await;
     let client = server.app.chat.clients().pop().unwrap();
@@ -118,9 +114,8 @@ async fn client_send_after_the_client_left_is_an_error_not_a_panic() {
     assert!(!client.is_connected());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn server_side_close_sends_code_and_reason_after_queued_messages() {
-    let server = Server::start().await;
+async fn server_side_close_sends_code_and_reason_after_queued_messages(adapter: Adapter) {
+    let server = Server::start(adapter).await;
     let mut ws = connect(&server.url("/ws/chat")).await;
     wait_hub(&server.app.chat, "1 client", |h| h.client_count() == 1).await;
     let client = server.app.chat.clients().pop().unwrap();
@@ -131,11 +126,9 @@ async fn server_side_close_sends_code_and_reason_after_queued_messages() {
     assert_eq!(close_code(&mut ws).await, (4000, "bye now".to_string()));
 }
 
-/// A hyper service that authenticates from a header and attaches the user to the client.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn metadata_attached_at_upgrade_reaches_the_handler() {
-    #[derive(Debug)]
-    struct User(String);
+/// The adapter attaches the user taken from a request header to the client.
+async fn metadata_attached_at_upgrade_reaches_the_handler(adapter: Adapter) {
+    use hub_tests::bare::User;
 
     let hub = Hub::new();
     hub.on_message(|_hub, msg| {
@@ -144,22 +137,7 @@ async fn metadata_attached_at_upgrade_reaches_the_handler() {
             .client
             .send(format!("{name}: {}", msg.message.as_text().unwrap_or("")));
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let routes = hub.clone();
-    let service = move |req: http::Request<hyper::body::Incoming>| {
-        let user = req
-            .headers()
-            .get("x-user")
-            .and_then(|v| v.to_str().ok())
-            .map(|s| User(s.to_string()));
-        let options = hub_core::ConnectOptions::websocket().data(user.map(|u| Box::new(u) as _));
-        let response =
-            hub_hyper::upgrade_with(req, &routes, options, hub_hyper::WsConfig::default());
-        async move { Ok::<_, std::convert::Infallible>(response) }
-    };
-    tokio::spawn(hub_hyper::serve(listener, service, std::future::pending()));
-
+    let addr = hub_tests::bare::serve_hub(adapter, &hub).await;
     let request = http::Request::builder()
         .uri(format!("ws://{addr}/"))
         .header("x-user", "ada")
@@ -178,8 +156,7 @@ async fn metadata_attached_at_upgrade_reaches_the_handler() {
     assert_eq!(next_text(&mut ws).await, "ada: hello");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn async_handler_keeps_per_client_order_and_does_not_stall_others() {
+async fn async_handler_keeps_per_client_order_and_does_not_stall_others(adapter: Adapter) {
     let hub = Hub::new();
     hub.on_message_async(|_hub, msg| async move {
         // "slow" work for messages that ask for it: waits on a timer, not the thread
@@ -188,7 +165,7 @@ async fn async_handler_keeps_per_client_order_and_does_not_stall_others() {
         }
         let _ = msg.client.send(msg.message);
     });
-    let addr = hub_tests::serve_hub(&hub).await;
+    let addr = hub_tests::bare::serve_hub(adapter, &hub).await;
 
     let mut slow = connect(&format!("ws://{addr}/")).await;
     let mut fast = connect(&format!("ws://{addr}/")).await;
@@ -226,3 +203,15 @@ async fn upgrade_from_an_axum_handler() {
     send_text(&mut ws, "through axum").await;
     assert_eq!(next_text(&mut ws).await, "through axum");
 }
+
+hub_tests::conformance!(
+    broadcast_reaches_every_client_in_order,
+    broadcast_from_outside_a_handler_reaches_every_client,
+    echo_replies_to_the_sender_only,
+    text_and_binary_keep_their_type,
+    client_count_follows_connects_clean_closes_and_abrupt_drops,
+    client_send_after_the_client_left_is_an_error_not_a_panic,
+    server_side_close_sends_code_and_reason_after_queued_messages,
+    metadata_attached_at_upgrade_reaches_the_handler,
+    async_handler_keeps_per_client_order_and_does_not_stall_others,
+);

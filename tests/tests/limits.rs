@@ -1,16 +1,17 @@
 //! Limits and protocol errors get the right close code; bad handshakes the right status.
 #![allow(clippy::unwrap_used)]
 
-use example_hyper::Settings;
+use hub_tests::Adapter;
+
 use futures_util::SinkExt;
 use hub_core::DisconnectReason;
 use hub_tests::raw::{request, upgrade_head, RawWs};
+use hub_tests::Settings;
 use hub_tests::{close_code, connect, wait_hub, Server};
 use tokio_tungstenite::tungstenite::Message;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn message_over_512_kib_is_closed_with_1009() {
-    let server = Server::start().await;
+async fn message_over_512_kib_is_closed_with_1009(adapter: Adapter) {
+    let server = Server::start(adapter).await;
     let mut ws = connect(&server.url("/ws/chat")).await;
     // exactly the limit passes
     ws.send(Message::binary(vec![1u8; 512 * 1024]))
@@ -33,9 +34,8 @@ async fn message_over_512_kib_is_closed_with_1009() {
     assert_eq!(hub.client_count(), 0);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn fragmented_message_growing_past_the_limit_is_closed_with_1009() {
-    let server = Server::start().await;
+async fn fragmented_message_growing_past_the_limit_is_closed_with_1009(adapter: Adapter) {
+    let server = Server::start(adapter).await;
     let mut ws = RawWs::connect(server.addr, "/ws/chat").await;
     let chunk = vec![b'a'; 100 * 1024];
     ws.send(false, 0x1, &chunk, true).await;
@@ -45,9 +45,8 @@ async fn fragmented_message_growing_past_the_limit_is_closed_with_1009() {
     assert_eq!(ws.expect_close().await, 1009);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn invalid_utf8_text_is_closed_with_1007() {
-    let server = Server::start().await;
+async fn invalid_utf8_text_is_closed_with_1007(adapter: Adapter) {
+    let server = Server::start(adapter).await;
     let mut ws = RawWs::connect(server.addr, "/ws/chat").await;
     ws.send(true, 0x1, &[b'o', b'k', 0xff, 0xfe], true).await;
     assert_eq!(ws.expect_close().await, 1007);
@@ -65,25 +64,22 @@ async fn invalid_utf8_text_is_closed_with_1007() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unmasked_client_frame_is_closed_with_1002() {
-    let server = Server::start().await;
+async fn unmasked_client_frame_is_closed_with_1002(adapter: Adapter) {
+    let server = Server::start(adapter).await;
     let mut ws = RawWs::connect(server.addr, "/ws/chat").await;
     ws.send(true, 0x1, b"hello", false).await;
     assert_eq!(ws.expect_close().await, 1002);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn control_frame_over_125_bytes_is_closed_with_1002() {
-    let server = Server::start().await;
+async fn control_frame_over_125_bytes_is_closed_with_1002(adapter: Adapter) {
+    let server = Server::start(adapter).await;
     let mut ws = RawWs::connect(server.addr, "/ws/chat").await;
     ws.send(true, 0x9, &[0u8; 126], true).await;
     assert_eq!(ws.expect_close().await, 1002);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn frame_length_of_2_pow_63_is_refused_at_once() {
-    let server = Server::start().await;
+async fn frame_length_of_2_pow_63_is_refused_at_once(adapter: Adapter) {
+    let server = Server::start(adapter).await;
     let mut ws = RawWs::connect(server.addr, "/ws/chat").await;
     // header only: FIN+binary, masked, 64-bit length 2^63-1, mask key; no payload follows
     let mut frame = vec![0x82, 0x80 | 127];
@@ -94,9 +90,8 @@ async fn frame_length_of_2_pow_63_is_refused_at_once() {
     assert!(code == 1009 || code == 1002, "got {code}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn handshake_errors_get_their_status() {
-    let server = Server::start().await;
+async fn handshake_errors_get_their_status(adapter: Adapter) {
+    let server = Server::start(adapter).await;
     let addr = server.addr;
     // a plain GET on a WebSocket route
     let (status, head, _) = request(
@@ -128,13 +123,12 @@ async fn handshake_errors_get_their_status() {
     RawWs::connect(addr, "/ws/chat").await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cross_origin_upgrade_is_refused_with_403_under_an_allow_list() {
+async fn cross_origin_upgrade_is_refused_with_403_under_an_allow_list(adapter: Adapter) {
     let settings = Settings {
         allowed_origins: Some(vec!["https://example.com".into()]),
         ..Settings::default()
     };
-    let server = Server::with(settings, |c| c).await;
+    let server = Server::with(adapter, settings, |c| c).await;
     let addr = server.addr;
     for origin in [
         "null",
@@ -152,9 +146,8 @@ async fn cross_origin_upgrade_is_refused_with_403_under_an_allow_list() {
     assert_eq!(server.app.chat.stats().rejected_upgrades, 5);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn default_policy_allows_all_origins_as_the_seed_documents() {
-    let server = Server::start().await;
+async fn default_policy_allows_all_origins_as_the_seed_documents(adapter: Adapter) {
+    let server = Server::start(adapter).await;
     let head = upgrade_head(
         server.addr,
         "/ws/chat",
@@ -163,14 +156,13 @@ async fn default_policy_allows_all_origins_as_the_seed_documents() {
     assert_eq!(request(server.addr, &head).await.0, 101);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn silent_client_is_pinged_then_closed_after_the_pong_wait() {
+async fn silent_client_is_pinged_then_closed_after_the_pong_wait(adapter: Adapter) {
     let settings = Settings {
         ping_interval: std::time::Duration::from_millis(100),
         pong_wait: std::time::Duration::from_millis(300),
         ..Settings::default()
     };
-    let server = Server::with(settings, |c| c).await;
+    let server = Server::with(adapter, settings, |c| c).await;
     // A raw client that reads but never answers pings.
     let mut ws = RawWs::connect(server.addr, "/ws/chat").await;
     let first = hub_tests::guard("a ping", ws.recv()).await.unwrap();
@@ -182,14 +174,13 @@ async fn silent_client_is_pinged_then_closed_after_the_pong_wait() {
     assert_eq!(hub.stats().disconnected(DisconnectReason::PeerSilent), 1);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn client_that_answers_pings_stays_connected() {
+async fn client_that_answers_pings_stays_connected(adapter: Adapter) {
     let settings = Settings {
         ping_interval: std::time::Duration::from_millis(50),
         pong_wait: std::time::Duration::from_millis(150),
         ..Settings::default()
     };
-    let server = Server::with(settings, |c| c).await;
+    let server = Server::with(adapter, settings, |c| c).await;
     let mut ws = connect(&server.url("/ws/echo")).await;
     // tungstenite answers each ping; wait for ten of them (many pong waits long).
     let mut pings = 0;
@@ -214,42 +205,48 @@ async fn client_that_answers_pings_stays_connected() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn partial_request_then_silence_is_closed_at_the_handshake_timeout() {
+async fn partial_request_then_silence_is_closed_at_the_handshake_timeout(adapter: Adapter) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let hub = hub_core::Hub::new();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let mut builder = hub_hyper::http1_builder();
-    builder.header_read_timeout(std::time::Duration::from_millis(200));
-    let routes = hub.clone();
-    let service = move |req: http::Request<hyper::body::Incoming>| {
-        let response = hub_hyper::upgrade(req, &routes);
-        async move { Ok::<_, std::convert::Infallible>(response) }
+    // 1 s: actix measures its deadline on a clock it refreshes every 500 ms.
+    let config = hub_tests::bare::BareConfig {
+        handshake_timeout: std::time::Duration::from_secs(1),
+        ..Default::default()
     };
-    tokio::spawn(hub_hyper::serve_with(
-        builder,
-        listener,
-        service,
-        std::future::pending(),
-    ));
-
+    let addr = hub_tests::bare::serve_bare(adapter, &hub, config)
+        .await
+        .addr;
     let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
     slow.write_all(b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgr")
         .await
         .unwrap();
-    // The server must end the connection by itself (EOF or reset), without a response.
+    // The server must end the connection by itself (EOF or reset), at most with a 408.
     let mut buf = Vec::new();
     let _ = hub_tests::guard(
         "the server to drop the slow request",
         slow.read_to_end(&mut buf),
     )
     .await;
+    let text = String::from_utf8_lossy(&buf);
     assert!(
-        buf.is_empty() || String::from_utf8_lossy(&buf).starts_with("HTTP/1.1 408"),
-        "unexpected response: {:?}",
-        String::from_utf8_lossy(&buf)
+        buf.is_empty() || text.starts_with("HTTP/1.1 408"),
+        "unexpected response: {text:?}"
     );
     // and a normal client still connects
     RawWs::connect(addr, "/ws").await;
 }
+
+hub_tests::conformance!(
+    message_over_512_kib_is_closed_with_1009,
+    fragmented_message_growing_past_the_limit_is_closed_with_1009,
+    invalid_utf8_text_is_closed_with_1007,
+    unmasked_client_frame_is_closed_with_1002,
+    control_frame_over_125_bytes_is_closed_with_1002,
+    frame_length_of_2_pow_63_is_refused_at_once,
+    handshake_errors_get_their_status,
+    cross_origin_upgrade_is_refused_with_403_under_an_allow_list,
+    default_policy_allows_all_origins_as_the_seed_documents,
+    silent_client_is_pinged_then_closed_after_the_pong_wait,
+    client_that_answers_pings_stays_connected,
+    partial_request_then_silence_is_closed_at_the_handshake_timeout,
+);

@@ -1,6 +1,8 @@
 //! Slow-client eviction, graceful shutdown, and broadcasting from inside the handler.
 #![allow(clippy::unwrap_used)]
 
+use hub_tests::Adapter;
+
 use bytes::Bytes;
 use futures_util::StreamExt;
 use hub_core::{DisconnectReason, Hub, HubConfig, Message as HubMessage};
@@ -26,9 +28,8 @@ fn number(payload: &[u8]) -> u32 {
     u32::from_be_bytes(payload[..4].try_into().unwrap())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn stalled_reader_is_evicted_while_the_others_get_every_message_in_order() {
-    let server = Server::start().await;
+async fn stalled_reader_is_evicted_while_the_others_get_every_message_in_order(adapter: Adapter) {
+    let server = Server::start(adapter).await;
     let hub = server.app.chat.clone();
 
     // A client with a 4 KiB receive buffer that never reads.
@@ -110,9 +111,8 @@ async fn stalled_reader_is_evicted_while_the_others_get_every_message_in_order()
     assert!(next < MESSAGES);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn send_to_a_full_queue_evicts_like_broadcast() {
-    let server = Server::with(Default::default(), |c| c.queue_capacity(8)).await;
+async fn send_to_a_full_queue_evicts_like_broadcast(adapter: Adapter) {
+    let server = Server::with(adapter, Default::default(), |c| c.queue_capacity(8)).await;
     let _stalled = connect_small_rcvbuf(server.addr, "/ws/chat", 4096).await;
     wait_hub(&server.app.chat, "1 client", |h| h.client_count() == 1).await;
     let client = server.app.chat.clients().pop().unwrap();
@@ -136,9 +136,8 @@ async fn send_to_a_full_queue_evicts_like_broadcast() {
     ));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn shutdown_flushes_then_closes_everyone_with_1001() {
-    let server = Server::start().await;
+async fn shutdown_flushes_then_closes_everyone_with_1001(adapter: Adapter) {
+    let server = Server::start(adapter).await;
     let mut chat = Vec::new();
     for _ in 0..3 {
         chat.push(connect(&server.url("/ws/chat")).await);
@@ -161,17 +160,15 @@ async fn shutdown_flushes_then_closes_everyone_with_1001() {
     assert_eq!(chat_hub.live_connections(), 0);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn upgrades_after_shutdown_get_503() {
-    let server = Server::start().await;
+async fn upgrades_after_shutdown_get_503(adapter: Adapter) {
+    let server = Server::start(adapter).await;
     server.app.chat.shutdown();
     let head = hub_tests::raw::upgrade_head(server.addr, "/ws/chat", "");
     let (status, _, _) = hub_tests::raw::request(server.addr, &head).await;
     assert_eq!(status, 503);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn broadcasting_from_the_handler_while_queues_are_full_does_not_deadlock() {
+async fn broadcasting_from_the_handler_while_queues_are_full_does_not_deadlock(adapter: Adapter) {
     let hub = Hub::with_config(HubConfig::default().queue_capacity(4));
     let handled = Arc::new(AtomicUsize::new(0));
     let done = handled.clone();
@@ -188,7 +185,7 @@ async fn broadcasting_from_the_handler_while_queues_are_full_does_not_deadlock()
             hub.broadcast(msg.message);
         }
     });
-    let addr = hub_tests::serve_hub(&hub).await;
+    let addr = hub_tests::bare::serve_hub(adapter, &hub).await;
 
     let _stalled_a = connect_small_rcvbuf(addr, "/", 4096).await;
     let _stalled_b = connect_small_rcvbuf(addr, "/", 4096).await;
@@ -206,3 +203,11 @@ async fn broadcasting_from_the_handler_while_queues_are_full_does_not_deadlock()
     send_text(&mut fresh, "alive").await;
     assert_eq!(next_text(&mut fresh).await, "alive");
 }
+
+hub_tests::conformance!(
+    stalled_reader_is_evicted_while_the_others_get_every_message_in_order,
+    send_to_a_full_queue_evicts_like_broadcast,
+    shutdown_flushes_then_closes_everyone_with_1001,
+    upgrades_after_shutdown_get_503,
+    broadcasting_from_the_handler_while_queues_are_full_does_not_deadlock,
+);

@@ -2,11 +2,13 @@
 //! disconnects, Last-Event-ID resume, eviction, and WebSocket messages reaching subscribers.
 #![allow(clippy::unwrap_used)]
 
-use example_hyper::Settings;
+use hub_tests::Adapter;
+
 use futures_util::SinkExt;
 use hub_core::{ClientKind, DisconnectReason, Hub, Message as HubMessage};
 use hub_hyper::sse::{SseConfig, SseStream};
 use hub_tests::sse::SseClient;
+use hub_tests::Settings;
 use hub_tests::{connect, guard, next_text, send_text, wait_hub, Server};
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
@@ -14,9 +16,8 @@ use tokio_tungstenite::tungstenite::Message;
 
 const ACCEPT: (&str, &str) = ("accept", "text/event-stream");
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn event_stream_headers_and_negotiation() {
-    let server = Server::start().await;
+async fn event_stream_headers_and_negotiation(adapter: Adapter) {
+    let server = Server::start(adapter).await;
     for path in ["/events/feed", "/events/chat"] {
         let client = SseClient::get(server.addr, path, &[ACCEPT]).await;
         assert_eq!(client.status, 200, "{path}");
@@ -35,9 +36,8 @@ async fn event_stream_headers_and_negotiation() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn feed_ticks_with_the_time_and_the_chat_client_count() {
-    let server = Server::start().await;
+async fn feed_ticks_with_the_time_and_the_chat_client_count(adapter: Adapter) {
+    let server = Server::start(adapter).await;
     let _ws = connect(&server.url("/ws/chat")).await;
     wait_hub(&server.app.chat, "1 client", |h| h.client_count() == 1).await;
     let mut feed = SseClient::get(server.addr, "/events/feed", &[ACCEPT]).await;
@@ -61,34 +61,25 @@ fn humantime_like(s: &str) -> bool {
         && b[19] == b'Z'
 }
 
-/// A server whose one route hands its SseStream to the test.
+/// A bare server whose `/sse-stream` route hands its SseStream to the test.
 async fn stream_server(
-    config: SseConfig,
-) -> (std::net::SocketAddr, tokio::sync::mpsc::Receiver<SseStream>) {
-    let (tx, rx) = tokio::sync::mpsc::channel(4);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let service = move |req: http::Request<hyper::body::Incoming>| {
-        let tx = tx.clone();
-        async move {
-            let response = match hub_hyper::sse::stream(&req, config) {
-                Some((stream, response)) => {
-                    tx.send(stream).await.unwrap();
-                    response
-                }
-                None => hub_hyper::sse::not_acceptable(),
-            };
-            Ok::<_, std::convert::Infallible>(response)
-        }
+    adapter: Adapter,
+    sse: SseConfig,
+) -> (
+    std::net::SocketAddr,
+    tokio::sync::mpsc::UnboundedReceiver<SseStream>,
+) {
+    let config = hub_tests::bare::BareConfig {
+        sse,
+        ..Default::default()
     };
-    tokio::spawn(hub_hyper::serve(listener, service, std::future::pending()));
-    (addr, rx)
+    let bare = hub_tests::bare::serve_bare(adapter, &Hub::new(), config).await;
+    (bare.addr, bare.streams)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn seed_stream_api_named_json_raw_and_comment() {
-    let (addr, mut streams) = stream_server(SseConfig::default()).await;
-    let mut client = SseClient::get(addr, "/", &[ACCEPT]).await;
+async fn seed_stream_api_named_json_raw_and_comment(adapter: Adapter) {
+    let (addr, mut streams) = stream_server(adapter, SseConfig::default()).await;
+    let mut client = SseClient::get(addr, "/sse-stream", &[ACCEPT]).await;
     let stream = streams.recv().await.unwrap();
     stream
         .send("update", &serde_json::json!({"id": 1, "status": "done"}))
@@ -105,11 +96,13 @@ async fn seed_stream_api_named_json_raw_and_comment() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_client_that_leaves_is_noticed_within_one_heartbeat() {
-    let (addr, mut streams) =
-        stream_server(SseConfig::default().heartbeat(Some(Duration::from_millis(100)))).await;
-    let client = SseClient::get(addr, "/", &[ACCEPT]).await;
+async fn a_client_that_leaves_is_noticed_within_one_heartbeat(adapter: Adapter) {
+    let (addr, mut streams) = stream_server(
+        adapter,
+        SseConfig::default().heartbeat(Some(Duration::from_millis(100))),
+    )
+    .await;
+    let client = SseClient::get(addr, "/sse-stream", &[ACCEPT]).await;
     let stream = streams.recv().await.unwrap();
     assert!(!stream.is_closed());
     drop(client);
@@ -125,9 +118,8 @@ fn fast_heartbeat() -> SseConfig {
     SseConfig::default().heartbeat(Some(Duration::from_millis(100)))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn subscriber_that_aborts_leaves_the_hub_within_one_heartbeat() {
-    let server = Server::with_sse(Settings::default(), |c| c, fast_heartbeat()).await;
+async fn subscriber_that_aborts_leaves_the_hub_within_one_heartbeat(adapter: Adapter) {
+    let server = Server::with_sse(adapter, Settings::default(), |c| c, fast_heartbeat()).await;
     let hub = &server.app.chat;
     let client = SseClient::get(server.addr, "/events/chat", &[ACCEPT]).await;
     wait_hub(hub, "the subscriber", |h| h.client_count() == 1).await;
@@ -140,9 +132,8 @@ async fn subscriber_that_aborts_leaves_the_hub_within_one_heartbeat() {
     assert_eq!(hub.stats().disconnected(DisconnectReason::PeerClosed), 1);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn websocket_messages_reach_subscribers_as_data_even_with_line_breaks() {
-    let server = Server::start().await;
+async fn websocket_messages_reach_subscribers_as_data_even_with_line_breaks(adapter: Adapter) {
+    let server = Server::start(adapter).await;
     let mut sse = SseClient::get(server.addr, "/events/chat", &[ACCEPT]).await;
     let mut ws = connect(&server.url("/ws/chat")).await;
     wait_hub(&server.app.chat, "2 clients", |h| h.client_count() == 2).await;
@@ -168,9 +159,8 @@ async fn websocket_messages_reach_subscribers_as_data_even_with_line_breaks() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn reconnect_with_last_event_id_resumes_without_loss_or_duplicate() {
-    let server = Server::start().await;
+async fn reconnect_with_last_event_id_resumes_without_loss_or_duplicate(adapter: Adapter) {
+    let server = Server::start(adapter).await;
     let hub = server.app.chat.clone();
     let mut first = SseClient::get(server.addr, "/events/chat", &[ACCEPT]).await;
     wait_hub(&hub, "the subscriber", |h| h.client_count() == 1).await;
@@ -204,9 +194,8 @@ async fn reconnect_with_last_event_id_resumes_without_loss_or_duplicate() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn resume_from_beyond_the_history_gets_a_missed_event_first() {
-    let server = Server::with(Settings::default(), |c| c.history(5)).await;
+async fn resume_from_beyond_the_history_gets_a_missed_event_first(adapter: Adapter) {
+    let server = Server::with(adapter, Settings::default(), |c| c.history(5)).await;
     let hub = server.app.chat.clone();
     for i in 1..=20 {
         hub.broadcast(format!("m{i}"));
@@ -230,9 +219,8 @@ async fn resume_from_beyond_the_history_gets_a_missed_event_first() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn websocket_clients_resume_with_a_query_parameter() {
-    let server = Server::with(Settings::default(), |c| c.history(5)).await;
+async fn websocket_clients_resume_with_a_query_parameter(adapter: Adapter) {
+    let server = Server::with(adapter, Settings::default(), |c| c.history(5)).await;
     let hub = server.app.chat.clone();
     for i in 1..=8 {
         hub.broadcast_with(|id| HubMessage::text(format!("{{\"id\":{}}}", id.unwrap())));
@@ -249,9 +237,8 @@ async fn websocket_clients_resume_with_a_query_parameter() {
     assert_eq!(next_text(&mut old).await, r#"{"id":4}"#);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn stalled_subscriber_is_evicted_while_the_others_continue() {
-    let server = Server::start().await;
+async fn stalled_subscriber_is_evicted_while_the_others_continue(adapter: Adapter) {
+    let server = Server::start(adapter).await;
     let hub = server.app.chat.clone();
     // A subscriber with a 4 KiB receive buffer that never reads.
     let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
@@ -295,13 +282,12 @@ async fn stalled_subscriber_is_evicted_while_the_others_continue() {
     assert_eq!(hub.client_count(), 2);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn subscriptions_follow_the_hub_origin_policy_and_shutdown() {
+async fn subscriptions_follow_the_hub_origin_policy_and_shutdown(adapter: Adapter) {
     let settings = Settings {
         allowed_origins: Some(vec!["https://example.com".into()]),
         ..Settings::default()
     };
-    let server = Server::with(settings, |c| c).await;
+    let server = Server::with(adapter, settings, |c| c).await;
     let evil = SseClient::get(
         server.addr,
         "/events/chat",
@@ -326,9 +312,8 @@ async fn subscriptions_follow_the_hub_origin_policy_and_shutdown() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn shutdown_ends_subscriptions_after_flushing() {
-    let server = Server::start().await;
+async fn shutdown_ends_subscriptions_after_flushing(adapter: Adapter) {
+    let server = Server::start(adapter).await;
     let hub = server.app.chat.clone();
     let mut client = SseClient::get(server.addr, "/events/chat", &[ACCEPT]).await;
     wait_hub(&hub, "the subscriber", |h| h.client_count() == 1).await;
@@ -339,3 +324,18 @@ async fn shutdown_ends_subscriptions_after_flushing() {
     guard("the server to stop", stopping).await.unwrap();
     assert_eq!(hub.stats().disconnected(DisconnectReason::Shutdown), 1);
 }
+
+hub_tests::conformance!(
+    event_stream_headers_and_negotiation,
+    feed_ticks_with_the_time_and_the_chat_client_count,
+    seed_stream_api_named_json_raw_and_comment,
+    a_client_that_leaves_is_noticed_within_one_heartbeat,
+    subscriber_that_aborts_leaves_the_hub_within_one_heartbeat,
+    websocket_messages_reach_subscribers_as_data_even_with_line_breaks,
+    reconnect_with_last_event_id_resumes_without_loss_or_duplicate,
+    resume_from_beyond_the_history_gets_a_missed_event_first,
+    websocket_clients_resume_with_a_query_parameter,
+    stalled_subscriber_is_evicted_while_the_others_continue,
+    subscriptions_follow_the_hub_origin_policy_and_shutdown,
+    shutdown_ends_subscriptions_after_flushing,
+);

@@ -151,8 +151,23 @@ where
     F: Filter + Clone + Send + Sync + 'static,
     F::Extract: Reply,
 {
+    serve_with(hub_hyper::http1_builder(), listener, filter, shutdown).await;
+}
+
+/// As [`serve`], with connections configured by `builder` (start from
+/// [`hub_hyper::http1_builder`]).
+pub async fn serve_with<F>(
+    builder: hyper::server::conn::http1::Builder,
+    listener: TcpListener,
+    filter: F,
+    shutdown: impl Future<Output = ()>,
+) where
+    F: Filter + Clone + Send + Sync + 'static,
+    F::Extract: Reply,
+{
     let service = warp::service(filter);
-    hub_hyper::serve(
+    hub_hyper::serve_with(
+        builder,
         listener,
         move |req: Request<hyper::body::Incoming>| {
             let mut service = service.clone();

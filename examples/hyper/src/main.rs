@@ -1,13 +1,10 @@
-//! `cargo run -p example-hyper`: the chat and echo example on hyper.
+//! `cargo run -p example-hyper`: the chat, echo and event-stream example on hyper.
 
-use example_hyper::{run, App, Settings};
-use tracing_subscriber::EnvFilter;
+use example_common::{App, Settings};
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
-        .init();
+    example_common::init_tracing();
     let settings = match Settings::from_env() {
         Ok(settings) => settings,
         Err(error) => {
@@ -23,15 +20,12 @@ async fn main() -> std::process::ExitCode {
         }
     };
     let addr = listener.local_addr().unwrap_or(settings.addr);
-    let app = App::new(settings.hub_config());
-    tracing::info!(
-        "listening on http://{addr}/ (chat: ws://{addr}/ws/chat, echo: ws://{addr}/ws/echo)"
-    );
-    eprintln!("example-hyper listening on http://{addr}/");
-    run(listener, app, async {
-        let _ = tokio::signal::ctrl_c().await;
-        tracing::info!("Ctrl-C: shutting down");
-    })
+    tracing::info!("example-hyper listening on http://{addr}/");
+    example_hyper::run(
+        listener,
+        App::new(settings.hub_config()),
+        example_common::ctrl_c(),
+    )
     .await;
     std::process::ExitCode::SUCCESS
 }

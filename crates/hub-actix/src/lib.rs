@@ -1,0 +1,150 @@
+//! # hub-actix
+//!
+//! The [`hub_core`] hub on actix-web 4: a handler takes `web::Data<Hub>` and `web::Payload`
+//! and calls [`upgrade`]; SSE responses come from [`sse`]. The hub handle is `Send + Sync`, so
+//! one hub serves every actix worker thread.
+//!
+//! ```no_run
+//! use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+//! use hub_core::Hub;
+//!
+//! async fn chat(req: HttpRequest, body: web::Payload, hub: web::Data<Hub>) -> HttpResponse {
+//!     hub_actix::upgrade(&req, body, &hub)
+//! }
+//!
+//! # #[allow(dead_code)]
+//! #[actix_web::main]
+//! async fn main() -> std::io::Result<()> {
+//!     let hub = Hub::new();
+//!     hub.on_message(|hub, msg| {
+//!         hub.broadcast(msg.message);
+//!     });
+//!     HttpServer::new(move || {
+//!         App::new()
+//!             .app_data(web::Data::new(hub.clone()))
+//!             .route("/ws/chat", web::to(chat))
+//!     })
+//!     .h1_allow_half_closed(false)
+//!     .bind(("127.0.0.1", 8080))?
+//!     .run()
+//!     .await
+//! }
+//! ```
+//!
+//! Configure the server with `.h1_allow_half_closed(false)`: by default actix keeps streaming
+//! a response after the client closed its side, so an SSE subscriber that left would only be
+//! noticed when a write fails (a heartbeat or two later). With it, actix ends the response at
+//! once, as hyper does. `client_request_timeout` is the handshake (slowloris) timeout; actix
+//! measures it on a clock refreshed every 500 ms.
+//!
+//! The connection is driven by the hub's one driver over tungstenite, exactly as on hyper and
+//! warp. actix keeps its HTTP/1 dispatcher (and its buffers) alive under an upgraded
+//! connection: see the README for the memory this costs.
+#![doc(test(attr(deny(warnings))))]
+
+mod io;
+pub mod sse;
+
+pub use hub_tokio::WsConfig;
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use hub_core::{ConnectOptions, Hub, Rejection, RequestHead};
+use hub_tokio::{TokioTimer, WsTransport};
+use tokio_tungstenite::tungstenite::protocol::Role;
+use tokio_tungstenite::WebSocketStream;
+
+/// A [`RequestHead`] over an actix-web request.
+#[derive(Debug)]
+pub struct ActixHead<'a>(pub &'a HttpRequest);
+
+impl RequestHead for ActixHead<'_> {
+    fn method(&self) -> &str {
+        self.0.method().as_str()
+    }
+
+    fn header_values<'a>(&'a self, name: &str) -> Box<dyn Iterator<Item = &'a [u8]> + 'a> {
+        Box::new(
+            self.0
+                .headers()
+                .get_all(name.to_string())
+                .map(HeaderValue::as_bytes),
+        )
+    }
+}
+
+/// The client's resume point: the `Last-Event-ID` header, else the `last_event_id` query
+/// parameter.
+pub fn last_event_id(req: &HttpRequest) -> Option<u64> {
+    if let Some(id) = req
+        .headers()
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(sse_core::parse_last_event_id)
+    {
+        return Some(id);
+    }
+    req.query_string().split('&').find_map(|pair| {
+        let (key, value) = pair.split_once('=')?;
+        (key == "last_event_id")
+            .then(|| sse_core::parse_last_event_id(value))
+            .flatten()
+    })
+}
+
+/// The response for a refused upgrade or subscription.
+pub fn rejection_response(rejection: Rejection) -> HttpResponse {
+    let status = StatusCode::from_u16(rejection.status()).unwrap_or(StatusCode::BAD_REQUEST);
+    let mut builder = HttpResponse::build(status);
+    builder.insert_header((header::CONTENT_TYPE, "text/plain; charset=utf-8"));
+    for (name, value) in rejection.headers() {
+        builder.insert_header((*name, *value));
+    }
+    builder.body(rejection.body())
+}
+
+/// Upgrades the request into a client of `hub` with the default buffers and the request's
+/// resume point. See [`upgrade_with`].
+pub fn upgrade(req: &HttpRequest, payload: web::Payload, hub: &Hub) -> HttpResponse {
+    upgrade_with(
+        req,
+        payload,
+        hub,
+        ConnectOptions::websocket(),
+        WsConfig::default(),
+    )
+}
+
+/// Upgrades the request into a client of `hub`: validates it like every adapter (400, 403,
+/// 426 or 503 when refused), answers 101, and runs the hub's driver on this worker's executor
+/// over the request payload (inbound) and the response body (outbound).
+///
+/// `options` carries the client's metadata; when its `last_event_id` is unset the request's
+/// [`last_event_id`] is used.
+pub fn upgrade_with(
+    req: &HttpRequest,
+    payload: web::Payload,
+    hub: &Hub,
+    mut options: ConnectOptions,
+    config: WsConfig,
+) -> HttpResponse {
+    let accept = match hub.accept(&ActixHead(req)) {
+        Ok(accept) => accept,
+        Err(rejection) => return rejection_response(rejection),
+    };
+    if options.last_event_id.is_none() {
+        options.last_event_id = last_event_id(req);
+    }
+    let (io, response_stream) = io::duplex(payload);
+    let hub = hub.clone();
+    actix_web::rt::spawn(async move {
+        let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(config.tungstenite(&hub)))
+            .await;
+        hub.connect(WsTransport::new(ws), TokioTimer, options).await;
+    });
+    HttpResponse::SwitchingProtocols()
+        .upgrade("websocket")
+        .insert_header((header::SEC_WEBSOCKET_ACCEPT, accept.accept_key))
+        .streaming(response_stream)
+}

@@ -1,0 +1,97 @@
+//! The example on actix-web: the routes of [`example_common`]'s contract, as handlers taking
+//! `web::Data<App>`.
+
+use actix_web::{web, HttpRequest, HttpResponse, HttpServer};
+use example_common::{App, ECHO_READ_BUFFER, HANDSHAKE_TIMEOUT, INDEX_HTML};
+use hub_actix::sse;
+use hub_actix::WsConfig;
+use hub_core::ConnectOptions;
+use std::future::Future;
+
+async fn chat(req: HttpRequest, body: web::Payload, app: web::Data<App>) -> HttpResponse {
+    hub_actix::upgrade(&req, body, &app.chat)
+}
+
+async fn echo(req: HttpRequest, body: web::Payload, app: web::Data<App>) -> HttpResponse {
+    hub_actix::upgrade_with(
+        &req,
+        body,
+        &app.echo,
+        ConnectOptions::websocket(),
+        WsConfig::default().read_buffer_size(ECHO_READ_BUFFER),
+    )
+}
+
+async fn events_chat(req: HttpRequest, app: web::Data<App>) -> HttpResponse {
+    sse::subscribe(&req, &app.chat, app.sse)
+}
+
+async fn feed(req: HttpRequest, app: web::Data<App>) -> HttpResponse {
+    match sse::stream(&req, app.sse) {
+        Some((stream, response)) => {
+            let app = app.get_ref().clone();
+            actix_web::rt::spawn(async move { app.feed(stream).await });
+            response
+        }
+        None => sse::not_acceptable(),
+    }
+}
+
+async fn index(req: HttpRequest) -> HttpResponse {
+    if req.method() == actix_web::http::Method::GET || req.method() == actix_web::http::Method::HEAD
+    {
+        HttpResponse::Ok()
+            .content_type("text/html; charset=utf-8")
+            .body(INDEX_HTML)
+    } else {
+        not_found().await
+    }
+}
+
+async fn not_found() -> HttpResponse {
+    HttpResponse::NotFound().body("not found\n")
+}
+
+/// Adds the contract's routes to an actix `App`.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/ws/chat", web::to(chat))
+        .route("/ws/echo", web::to(echo))
+        .route("/events/chat", web::to(events_chat))
+        .route("/events/feed", web::to(feed))
+        .route("/", web::to(index))
+        .default_service(web::to(not_found));
+}
+
+/// Serves the example on `listener` until `shutdown` resolves; then the hubs shut down (1001
+/// to every client, event streams end) and the server stops gracefully. Run it inside an
+/// actix system (`#[actix_web::main]` or `actix_web::rt::System`).
+///
+/// # Errors
+/// If the listener cannot be used.
+pub async fn run(
+    listener: std::net::TcpListener,
+    app: App,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let data = web::Data::new(app.clone());
+    let server = HttpServer::new(move || {
+        actix_web::App::new()
+            .app_data(data.clone())
+            .configure(configure)
+    })
+    .client_request_timeout(HANDSHAKE_TIMEOUT)
+    // A client that closes its side ends its event stream at once, as on hyper.
+    .h1_allow_half_closed(false)
+    .disable_signals()
+    .shutdown_timeout(10)
+    .listen(listener)?
+    .run();
+    let handle = server.handle();
+    let running = actix_web::rt::spawn(server);
+    shutdown.await;
+    app.begin_shutdown();
+    handle.stop(true).await;
+    let _ = running.await;
+    app.shutdown().await;
+    Ok(())
+}

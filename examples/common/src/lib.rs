@@ -1,0 +1,231 @@
+//! The contract every framework's example follows, in one place:
+//!
+//! - `GET /`: a chat page using the seed's browser client ([`INDEX_HTML`]).
+//! - `GET /ws/chat`: every inbound message is broadcast to every client.
+//! - `GET /ws/echo`: every inbound message is sent back to its sender only; messages up to
+//!   16 MiB (for conformance tools).
+//! - `GET /events/feed`: Server-Sent Events, the seed's feed: a `tick` event every second with
+//!   `{"time": RFC 3339, "count": chat clients}`.
+//! - `GET /events/chat`: Server-Sent Events subscription to the chat hub; with its history of
+//!   the last [`CHAT_HISTORY`] messages a reconnecting `EventSource` resumes where it left.
+//! - env `HOST` (127.0.0.1), `PORT` (8080), `ALLOWED_ORIGINS` (comma-separated; switches the
+//!   origin policy to that list), `PING_INTERVAL_MS` (54000), `PONG_WAIT_MS` (60000).
+//! - Ctrl-C: every client gets 1001, event streams end, the process exits.
+
+use hub_core::{Hub, HubConfig, OriginPolicy};
+use sse_core::{SseConfig, SseStream};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// The page served at `/`.
+pub const INDEX_HTML: &str = include_str!("../index.html");
+
+/// Largest message `/ws/echo` accepts.
+pub const ECHO_MAX_MESSAGE: usize = 16 * 1024 * 1024;
+
+/// Read buffer of `/ws/echo` connections: large messages take fewer syscalls.
+pub const ECHO_READ_BUFFER: usize = 4096;
+
+/// Chat messages kept for resuming subscribers.
+pub const CHAT_HISTORY: usize = 1000;
+
+/// How often `/events/feed` ticks.
+pub const TICK: Duration = Duration::from_secs(1);
+
+/// How long a client may take to send its request head.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The example's settings, normally read from the environment.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Address to listen on (`HOST`:`PORT`).
+    pub addr: SocketAddr,
+    /// `ALLOWED_ORIGINS`, if set.
+    pub allowed_origins: Option<Vec<String>>,
+    /// `PING_INTERVAL_MS`.
+    pub ping_interval: Duration,
+    /// `PONG_WAIT_MS`.
+    pub pong_wait: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        let defaults = HubConfig::default();
+        Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            allowed_origins: None,
+            ping_interval: defaults.ping_interval,
+            pong_wait: defaults.pong_wait,
+        }
+    }
+}
+
+impl Settings {
+    /// Reads `HOST`, `PORT`, `ALLOWED_ORIGINS`, `PING_INTERVAL_MS` and `PONG_WAIT_MS`.
+    ///
+    /// # Errors
+    /// A message naming the variable that does not parse.
+    pub fn from_env() -> Result<Self, String> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// As [`Settings::from_env`], from any lookup function.
+    ///
+    /// # Errors
+    /// A message naming the variable that does not parse.
+    pub fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+        let mut settings = Settings::default();
+        let host = var("HOST").unwrap_or_else(|| "127.0.0.1".into());
+        let port: u16 = match var("PORT") {
+            Some(p) => p
+                .parse()
+                .map_err(|_| format!("PORT: not a port number: {p:?}"))?,
+            None => 8080,
+        };
+        let ip: std::net::IpAddr = if host == "localhost" {
+            [127, 0, 0, 1].into()
+        } else {
+            host.parse()
+                .map_err(|_| format!("HOST: not an IP address: {host:?}"))?
+        };
+        settings.addr = SocketAddr::new(ip, port);
+        if let Some(list) = var("ALLOWED_ORIGINS") {
+            let origins: Vec<String> = list
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect();
+            settings.allowed_origins = Some(origins);
+        }
+        let ms = |name: &str, default: Duration| -> Result<Duration, String> {
+            match var(name) {
+                Some(v) => v
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|&n| n > 0)
+                    .map(Duration::from_millis)
+                    .ok_or_else(|| format!("{name}: not a positive number of milliseconds: {v:?}")),
+                None => Ok(default),
+            }
+        };
+        settings.ping_interval = ms("PING_INTERVAL_MS", settings.ping_interval)?;
+        settings.pong_wait = ms("PONG_WAIT_MS", settings.pong_wait)?;
+        Ok(settings)
+    }
+
+    /// The hub configuration these settings describe.
+    pub fn hub_config(&self) -> HubConfig {
+        let origin = match &self.allowed_origins {
+            Some(list) => OriginPolicy::allow_list(list.iter().cloned()),
+            None => OriginPolicy::AllowAll,
+        };
+        HubConfig::default()
+            .ping_interval(self.ping_interval)
+            .pong_wait(self.pong_wait)
+            .origin(origin)
+    }
+}
+
+/// The example's hubs and stream settings.
+#[derive(Clone, Debug)]
+pub struct App {
+    /// `/ws/chat` and `/events/chat`: every message to everyone.
+    pub chat: Hub,
+    /// `/ws/echo`: every message back to its sender.
+    pub echo: Hub,
+    /// Settings of the event streams.
+    pub sse: SseConfig,
+}
+
+impl App {
+    /// Builds the hubs from a base configuration.
+    pub fn new(config: HubConfig) -> Self {
+        Self::with_sse(config, SseConfig::default())
+    }
+
+    /// Builds the hubs from a base configuration and event-stream settings. The chat keeps
+    /// the configuration's history, or [`CHAT_HISTORY`] messages if it has none.
+    pub fn with_sse(config: HubConfig, sse: SseConfig) -> Self {
+        let chat_config = match config.history {
+            0 => config.clone().history(CHAT_HISTORY),
+            _ => config.clone(),
+        };
+        let chat = Hub::with_config(chat_config);
+        chat.on_message(|hub, msg| {
+            hub.broadcast(msg.message);
+        });
+        let echo = Hub::with_config(config.max_message_size(ECHO_MAX_MESSAGE));
+        echo.on_message(|_hub, msg| {
+            // A client too slow to take its own echoes is evicted; nothing to do here.
+            let _ = msg.client.send(msg.message);
+        });
+        Self { chat, echo, sse }
+    }
+
+    /// Starts the hubs' graceful shutdown: 1001 to every client, event streams end, later
+    /// upgrades get 503. Call it before the server drains its in-flight requests.
+    pub fn begin_shutdown(&self) {
+        self.chat.shutdown();
+        self.echo.shutdown();
+    }
+
+    /// [`App::begin_shutdown`], then waits (bounded by the shutdown timeout plus a margin)
+    /// for every connection to end.
+    pub async fn shutdown(&self) {
+        self.begin_shutdown();
+        let limit = self.chat.config().shutdown_timeout + Duration::from_secs(2);
+        let _ = tokio::time::timeout(limit, async {
+            self.chat.closed().await;
+            self.echo.closed().await;
+        })
+        .await;
+    }
+
+    /// Writes the seed's feed to `stream`: a `tick` every second with the time and the chat's
+    /// client count, until the client leaves or the chat shuts down.
+    pub async fn feed(&self, stream: SseStream) {
+        let mut tick = tokio::time::interval(TICK);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {
+                    let time = humantime::format_rfc3339_seconds(std::time::SystemTime::now());
+                    let data = serde_json::json!({
+                        "time": time.to_string(),
+                        "count": self.chat.client_count(),
+                    });
+                    if let Err(error) = stream.send("tick", &data) {
+                        tracing::debug!(%error, "feed ended");
+                        break;
+                    }
+                }
+                () = stream.closed() => break,
+                () = shut_down(&self.chat) => {
+                    stream.close();
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// Resolves once `hub` starts shutting down.
+pub async fn shut_down(hub: &Hub) {
+    while !hub.is_shutting_down() {
+        hub.changed().await;
+    }
+}
+
+/// Logging as the examples do it (`RUST_LOG` overrides `info`).
+pub fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .init();
+}
+
+/// Resolves on Ctrl-C (SIGINT).
+pub async fn ctrl_c() {
+    let _ = tokio::signal::ctrl_c().await;
+    tracing::info!("Ctrl-C: shutting down");
+}

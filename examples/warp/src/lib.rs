@@ -1,0 +1,68 @@
+//! The example on warp: the routes of [`example_common`]'s contract, as filters.
+
+use example_common::{App, ECHO_READ_BUFFER, INDEX_HTML};
+use hub_core::ConnectOptions;
+use hub_warp::sse;
+use hub_warp::{RequestParts, WsConfig};
+use std::future::Future;
+use tokio::net::TcpListener;
+use warp::reply::Response;
+use warp::{Filter, Reply};
+
+/// Every route of the contract.
+pub fn routes(
+    app: App,
+) -> impl Filter<Extract = (Response,), Error = std::convert::Infallible> + Clone {
+    let chat = warp::path!("ws" / "chat").and(hub_warp::ws(app.chat.clone()));
+    let echo_hub = app.echo.clone();
+    let echo =
+        warp::path!("ws" / "echo")
+            .and(hub_warp::request())
+            .map(move |parts: RequestParts| {
+                parts.upgrade(
+                    &echo_hub,
+                    ConnectOptions::websocket(),
+                    WsConfig::default().read_buffer_size(ECHO_READ_BUFFER),
+                )
+            });
+    let events_chat = warp::path!("events" / "chat").and(sse::subscribe(app.chat.clone(), app.sse));
+    let feed_app = app.clone();
+    let feed = warp::path!("events" / "feed")
+        .and(sse::stream(app.sse))
+        .map(move |new: Option<(sse::SseStream, Response)>| match new {
+            Some((stream, response)) => {
+                let app = feed_app.clone();
+                tokio::spawn(async move { app.feed(stream).await });
+                response
+            }
+            None => sse::not_acceptable(),
+        });
+    let index = warp::path::end()
+        .and(warp::get().or(warp::head()).unify())
+        .map(|| warp::reply::html(INDEX_HTML).into_response());
+    let not_found = warp::any().map(|| {
+        warp::reply::with_status("not found\n", warp::http::StatusCode::NOT_FOUND).into_response()
+    });
+    chat.or(echo)
+        .unify()
+        .or(events_chat)
+        .unify()
+        .or(feed)
+        .unify()
+        .or(index)
+        .unify()
+        .or(not_found)
+        .unify()
+}
+
+/// Serves the example on `listener` (on hub-hyper's server: request-head timeout, upgrades)
+/// until `shutdown` resolves; then the hubs shut down while in-flight requests finish.
+pub async fn run(listener: TcpListener, app: App, shutdown: impl Future<Output = ()>) {
+    let hubs = app.clone();
+    let shutdown = async move {
+        shutdown.await;
+        hubs.begin_shutdown();
+    };
+    hub_warp::serve(listener, routes(app.clone()), shutdown).await;
+    app.shutdown().await;
+}

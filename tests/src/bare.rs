@@ -1,0 +1,184 @@
+//! A bare hub served by each adapter, for tests that need their own hub or handler:
+//! - `/sse-stream`: the seed's stream, handed to the test through [`Bare::streams`];
+//! - `/sse-hub`: an SSE subscription to the hub;
+//! - any other path: a WebSocket upgrade into the hub, with the `x-user` header attached to
+//!   the client as a [`User`].
+
+use crate::Adapter;
+use hub_core::{ConnectOptions, Hub};
+use hub_hyper::sse::{SseConfig, SseStream};
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// The metadata attached from the `x-user` header.
+#[derive(Debug, Clone)]
+pub struct User(pub String);
+
+/// Settings of a bare server.
+#[derive(Debug, Clone, Copy)]
+pub struct BareConfig {
+    pub sse: SseConfig,
+    pub handshake_timeout: Duration,
+}
+
+impl Default for BareConfig {
+    fn default() -> Self {
+        Self {
+            sse: SseConfig::default(),
+            handshake_timeout: hub_hyper::HANDSHAKE_TIMEOUT,
+        }
+    }
+}
+
+/// A running bare server.
+#[derive(Debug)]
+pub struct Bare {
+    pub addr: SocketAddr,
+    pub streams: mpsc::UnboundedReceiver<SseStream>,
+}
+
+fn user(value: Option<&[u8]>) -> ConnectOptions {
+    let user = value
+        .and_then(|v| std::str::from_utf8(v).ok())
+        .map(|s| Box::new(User(s.to_string())) as Box<dyn std::any::Any + Send + Sync>);
+    ConnectOptions::websocket().data(user)
+}
+
+/// Serves `hub` on an ephemeral port with `adapter`.
+pub async fn serve_bare(adapter: Adapter, hub: &Hub, config: BareConfig) -> Bare {
+    let (tx, streams) = mpsc::unbounded_channel();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let hub = hub.clone();
+    match adapter {
+        Adapter::Hyper => {
+            listener.set_nonblocking(true).unwrap();
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            let service = move |req: http::Request<hyper::body::Incoming>| {
+                let response = match req.uri().path() {
+                    "/sse-stream" => match hub_hyper::sse::stream(&req, config.sse) {
+                        Some((stream, response)) => {
+                            let _ = tx.send(stream);
+                            response
+                        }
+                        None => hub_hyper::sse::not_acceptable(),
+                    },
+                    "/sse-hub" => hub_hyper::sse::subscribe(&req, &hub, config.sse),
+                    _ => {
+                        let options = user(req.headers().get("x-user").map(|v| v.as_bytes()));
+                        hub_hyper::upgrade_with(req, &hub, options, Default::default())
+                    }
+                };
+                async move { Ok::<_, std::convert::Infallible>(response) }
+            };
+            let mut builder = hub_hyper::http1_builder();
+            builder.header_read_timeout(config.handshake_timeout);
+            tokio::spawn(hub_hyper::serve_with(
+                builder,
+                listener,
+                service,
+                std::future::pending(),
+            ));
+        }
+        Adapter::Warp => {
+            use warp::Filter;
+            listener.set_nonblocking(true).unwrap();
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            let sse_hub = hub.clone();
+            let stream = warp::path!("sse-stream")
+                .and(hub_warp::sse::stream(config.sse))
+                .map(
+                    move |new: Option<(SseStream, warp::reply::Response)>| match new {
+                        Some((stream, response)) => {
+                            let _ = tx.send(stream);
+                            response
+                        }
+                        None => hub_warp::sse::not_acceptable(),
+                    },
+                );
+            let subscribe =
+                warp::path!("sse-hub").and(hub_warp::sse::subscribe(sse_hub, config.sse));
+            let ws = hub_warp::request().map(move |parts: hub_warp::RequestParts| {
+                let options = user(parts.headers().get("x-user").map(|v| v.as_bytes()));
+                parts.upgrade(&hub, options, Default::default())
+            });
+            let routes = stream.or(subscribe).unify().or(ws).unify();
+            let mut builder = hub_hyper::http1_builder();
+            builder.header_read_timeout(config.handshake_timeout);
+            tokio::spawn(hub_warp::serve_with(
+                builder,
+                listener,
+                routes,
+                std::future::pending(),
+            ));
+        }
+        Adapter::Actix => {
+            use actix_web::{web, HttpRequest, HttpResponse};
+            std::thread::spawn(move || {
+                actix_web::rt::System::new().block_on(async move {
+                    actix_web::HttpServer::new(move || {
+                        let hub = hub.clone();
+                        let sse_hub = hub.clone();
+                        let tx = tx.clone();
+                        actix_web::App::new()
+                            .route(
+                                "/sse-stream",
+                                web::to(move |req: HttpRequest| {
+                                    let tx = tx.clone();
+                                    async move {
+                                        match hub_actix::sse::stream(&req, config.sse) {
+                                            Some((stream, response)) => {
+                                                let _ = tx.send(stream);
+                                                response
+                                            }
+                                            None => hub_actix::sse::not_acceptable(),
+                                        }
+                                    }
+                                }),
+                            )
+                            .route(
+                                "/sse-hub",
+                                web::to(move |req: HttpRequest| {
+                                    let hub = sse_hub.clone();
+                                    async move { hub_actix::sse::subscribe(&req, &hub, config.sse) }
+                                }),
+                            )
+                            .default_service(web::to(
+                                move |req: HttpRequest, body: web::Payload| {
+                                    let hub = hub.clone();
+                                    async move {
+                                        let options =
+                                            user(req.headers().get("x-user").map(|v| v.as_bytes()));
+                                        let response: HttpResponse = hub_actix::upgrade_with(
+                                            &req,
+                                            body,
+                                            &hub,
+                                            options,
+                                            Default::default(),
+                                        );
+                                        response
+                                    }
+                                },
+                            ))
+                    })
+                    .client_request_timeout(config.handshake_timeout)
+                    .h1_allow_half_closed(false)
+                    .disable_signals()
+                    .workers(1)
+                    .listen(listener)
+                    .unwrap()
+                    .run()
+                    .await
+                    .unwrap();
+                });
+            });
+        }
+    }
+    Bare { addr, streams }
+}
+
+/// Serves `hub` with the default bare configuration; returns its address.
+pub async fn serve_hub(adapter: Adapter, hub: &Hub) -> SocketAddr {
+    serve_bare(adapter, hub, BareConfig::default()).await.addr
+}
