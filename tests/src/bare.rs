@@ -113,7 +113,8 @@ pub async fn serve_bare(adapter: Adapter, hub: &Hub, config: BareConfig) -> Bare
                 std::future::pending(),
             ));
         }
-        Adapter::Actix => {
+        // the bare server uses actix-web's handler path for both
+        Adapter::Actix | Adapter::ActixNative => {
             use actix_web::{web, HttpRequest, HttpResponse};
             std::thread::spawn(move || {
                 actix_web::rt::System::new().block_on(async move {

@@ -32,16 +32,18 @@ pub async fn guard<T>(what: &str, fut: impl Future<Output = T>) -> T {
     }
 }
 
-/// The three adapters every behavioural test runs against.
+/// The adapters every behavioural test runs against: hyper, warp, and actix-web with its
+/// WebSocket upgrades on the lean path (`Actix`) and on the handler path (`ActixNative`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Adapter {
     Hyper,
     Actix,
+    ActixNative,
     Warp,
 }
 
 /// Runs each listed `async fn name(adapter: Adapter)` once per adapter, as
-/// `hyper::name`, `actix::name` and `warp::name`.
+/// `on_hyper::name`, `on_actix::name`, `on_actix_native::name` and `on_warp::name`.
 #[macro_export]
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
@@ -52,6 +54,10 @@ macro_rules! conformance {
         mod on_actix {
             $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $name() { super::$name($crate::Adapter::Actix).await })*
+        }
+        mod on_actix_native {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name($crate::Adapter::ActixNative).await })*
         }
         mod on_warp {
             $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -88,10 +94,16 @@ fn launch(adapter: Adapter, app: App, listener: std::net::TcpListener) -> Runnin
                 let _ = done_tx.send(());
             }))
         }
-        Adapter::Actix => {
+        Adapter::Actix | Adapter::ActixNative => {
+            let upgrades = match adapter {
+                Adapter::Actix => example_actix::Upgrades::Lean,
+                _ => example_actix::Upgrades::Native,
+            };
             std::thread::spawn(move || {
                 actix_web::rt::System::new().block_on(async move {
-                    example_actix::run(listener, app, stopped).await.unwrap();
+                    example_actix::run_with(listener, app, stopped, upgrades)
+                        .await
+                        .unwrap();
                 });
                 let _ = done_tx.send(());
             });

@@ -1,7 +1,9 @@
 //! Project tasks, run as `cargo xtask <task>` (see `.cargo/config.toml`).
 //!
 //! - `test-all`: everything CI checks: formatting, clippy, tests, doc tests, docs, examples.
+//! - `mem`: server memory per idle connection, per example.
 
+mod mem;
 mod test_all;
 
 use std::env;
@@ -13,6 +15,8 @@ const USAGE: &str = "usage: cargo xtask <task>
 tasks:
   test-all    fmt --check, clippy -D warnings, all tests, doc tests, rustdoc -D warnings,
               examples build; prints a summary and fails if any step fails
+  mem [N]     server RSS per idle WebSocket connection (N = 10000) for each example, and
+              after every client received one 8 KB message
 ";
 
 fn main() -> ExitCode {
@@ -29,6 +33,7 @@ fn try_main() -> Result<(), String> {
     let task = env::args().nth(1);
     match task.as_deref() {
         Some("test-all") => test_all::run(),
+        Some("mem") => mem::run(&env::args().skip(2).collect::<Vec<_>>()),
         Some("help" | "--help" | "-h") | None => {
             eprint!("{USAGE}");
             Ok(())

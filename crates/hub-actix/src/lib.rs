@@ -43,6 +43,7 @@
 #![doc(test(attr(deny(warnings))))]
 
 mod io;
+pub mod lean;
 pub mod sse;
 
 pub use hub_tokio::WsConfig;
@@ -77,15 +78,19 @@ impl RequestHead for ActixHead<'_> {
 /// The client's resume point: the `Last-Event-ID` header, else the `last_event_id` query
 /// parameter.
 pub fn last_event_id(req: &HttpRequest) -> Option<u64> {
-    if let Some(id) = req
-        .headers()
-        .get("last-event-id")
-        .and_then(|v| v.to_str().ok())
-        .and_then(sse_core::parse_last_event_id)
-    {
+    last_event_id_from(
+        req.headers()
+            .get("last-event-id")
+            .and_then(|v| v.to_str().ok()),
+        req.query_string(),
+    )
+}
+
+pub(crate) fn last_event_id_from(header: Option<&str>, query: &str) -> Option<u64> {
+    if let Some(id) = header.and_then(sse_core::parse_last_event_id) {
         return Some(id);
     }
-    req.query_string().split('&').find_map(|pair| {
+    query.split('&').find_map(|pair| {
         let (key, value) = pair.split_once('=')?;
         (key == "last_event_id")
             .then(|| sse_core::parse_last_event_id(value))

@@ -1,6 +1,9 @@
 //! The example on actix-web: the routes of [`example_common`]'s contract, as handlers taking
-//! `web::Data<App>`.
+//! `web::Data<App>`. WebSocket upgrades take the lean path by default ([`Upgrades`]).
 
+use actix_http::{HttpService, Request};
+use actix_service::map_config;
+use actix_web::dev::AppConfig;
 use actix_web::{web, HttpRequest, HttpResponse, HttpServer};
 use example_common::{App, ECHO_READ_BUFFER, HANDSHAKE_TIMEOUT, INDEX_HTML};
 use hub_actix::sse;
@@ -62,9 +65,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .default_service(web::to(not_found));
 }
 
-/// Serves the example on `listener` until `shutdown` resolves; then the hubs shut down (1001
-/// to every client, event streams end) and the server stops gracefully. Run it inside an
-/// actix system (`#[actix_web::main]` or `actix_web::rt::System`).
+/// How WebSocket upgrades reach the hub.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Upgrades {
+    /// actix-web handlers (`hub_actix::upgrade`); actix's dispatcher stays under each client.
+    Native,
+    /// actix-http's upgrade service (`hub_actix::lean`): the raw socket goes to the hub.
+    Lean,
+}
+
+/// Serves the example with [`Upgrades::Lean`]; see [`run_with`].
 ///
 /// # Errors
 /// If the listener cannot be used.
@@ -73,19 +83,72 @@ pub async fn run(
     app: App,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
+    run_with(listener, app, shutdown, Upgrades::Lean).await
+}
+
+fn lean_route(app: &App, req: &Request) -> Option<(hub_core::Hub, ConnectOptions, WsConfig)> {
+    match req.path() {
+        "/ws/chat" => Some((
+            app.chat.clone(),
+            ConnectOptions::websocket(),
+            WsConfig::default(),
+        )),
+        "/ws/echo" => Some((
+            app.echo.clone(),
+            ConnectOptions::websocket(),
+            WsConfig::default().read_buffer_size(ECHO_READ_BUFFER),
+        )),
+        _ => None,
+    }
+}
+
+/// Serves the example on `listener` until `shutdown` resolves; then the hubs shut down (1001
+/// to every client, event streams end) and the server stops gracefully. Run it inside an
+/// actix system (`#[actix_web::main]` or `actix_web::rt::System`).
+///
+/// # Errors
+/// If the listener cannot be used.
+pub async fn run_with(
+    listener: std::net::TcpListener,
+    app: App,
+    shutdown: impl Future<Output = ()>,
+    upgrades: Upgrades,
+) -> std::io::Result<()> {
     let data = web::Data::new(app.clone());
-    let server = HttpServer::new(move || {
-        actix_web::App::new()
-            .app_data(data.clone())
-            .configure(configure)
-    })
-    .client_request_timeout(HANDSHAKE_TIMEOUT)
-    // A client that closes its side ends its event stream at once, as on hyper.
-    .h1_allow_half_closed(false)
-    .disable_signals()
-    .shutdown_timeout(10)
-    .listen(listener)?
-    .run();
+    let server = match upgrades {
+        Upgrades::Native => HttpServer::new(move || {
+            actix_web::App::new()
+                .app_data(data.clone())
+                .configure(configure)
+        })
+        .client_request_timeout(HANDSHAKE_TIMEOUT)
+        // A client that closes its side ends its event stream at once, as on hyper.
+        .h1_allow_half_closed(false)
+        .disable_signals()
+        .shutdown_timeout(10)
+        .listen(listener)?
+        .run(),
+        Upgrades::Lean => {
+            let routes = app.clone();
+            actix_server::Server::build()
+                .listen("example-actix", listener, move || {
+                    let routes = routes.clone();
+                    let route = move |req: &Request| lean_route(&routes, req);
+                    let app = actix_web::App::new()
+                        .app_data(data.clone())
+                        .configure(configure);
+                    HttpService::build()
+                        .client_request_timeout(HANDSHAKE_TIMEOUT)
+                        .h1_allow_half_closed(false)
+                        .upgrade(hub_actix::lean::upgrade_service(route))
+                        .finish(map_config(app, |_| AppConfig::default()))
+                        .tcp()
+                })?
+                .disable_signals()
+                .shutdown_timeout(10)
+                .run()
+        }
+    };
     let handle = server.handle();
     let running = actix_web::rt::spawn(server);
     shutdown.await;

@@ -1,0 +1,191 @@
+//! `cargo xtask mem [N]`: server memory per idle WebSocket connection, for each example.
+//!
+//! Each example runs as its own release process; this process opens N raw WebSocket
+//! connections to its `/ws/chat` (one process holds at most ~20,000 descriptors here), and the
+//! server's resident set is read from /proc before and after. Then every client receives one
+//! 8 KB message and goes idle again (buffers that grow to the largest frame show up here).
+
+use crate::{cargo, project_root};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::thread::sleep;
+use std::time::Duration;
+
+/// The example binaries measured: every adapter, and actix on both upgrade paths.
+const EXAMPLES: [&str; 4] = [
+    "example-hyper",
+    "example-warp",
+    "example-actix",
+    "example-actix-native",
+];
+
+/// The packages that build them.
+const PACKAGES: [&str; 3] = ["example-hyper", "example-warp", "example-actix"];
+
+fn rss_kib(pid: u32) -> Result<u64, String> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .map_err(|e| format!("reading /proc/{pid}/status: {e}"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .ok_or_else(|| "no VmRSS".to_string())
+}
+
+/// Starts an example on an ephemeral port; returns the child and its address.
+fn start(example: &str) -> Result<(Child, SocketAddr), String> {
+    let binary = project_root().join("target/release").join(example);
+    let mut child = Command::new(&binary)
+        .env("PORT", "0")
+        .env("RUST_LOG", "warn,example_hyper=info,example_actix=info,example_actix_native=info,example_warp=info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| format!("starting {}: {e}", binary.display()))?;
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let mut lines = BufReader::new(stdout).lines();
+    let addr = loop {
+        let line = lines
+            .next()
+            .ok_or("the example exited before listening")?
+            .map_err(|e| e.to_string())?;
+        if let Some(rest) = line.split("listening on http://").nth(1) {
+            break rest
+                .trim_end_matches('/')
+                .parse::<SocketAddr>()
+                .map_err(|e| format!("address in {line:?}: {e}"))?;
+        }
+    };
+    // keep draining its output so it never blocks on a full pipe
+    std::thread::spawn(move || for _ in lines {});
+    Ok((child, addr))
+}
+
+fn handshake(addr: SocketAddr) -> Result<TcpStream, String> {
+    let mut s = TcpStream::connect(addr).map_err(|e| format!("connect: {e}"))?;
+    let req = format!(
+        "GET /ws/chat HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    );
+    s.write_all(req.as_bytes()).map_err(|e| e.to_string())?;
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if s.read(&mut byte).map_err(|e| e.to_string())? == 0 {
+            return Err("closed during handshake".into());
+        }
+        head.push(byte[0]);
+    }
+    if !head.starts_with(b"HTTP/1.1 101") {
+        return Err(format!("refused: {}", String::from_utf8_lossy(&head)));
+    }
+    Ok(s)
+}
+
+/// Reads one server frame and returns its payload length.
+fn read_frame(s: &mut TcpStream) -> Result<usize, String> {
+    let mut h = [0u8; 2];
+    s.read_exact(&mut h).map_err(|e| e.to_string())?;
+    let len = match h[1] & 0x7f {
+        126 => {
+            let mut b = [0u8; 2];
+            s.read_exact(&mut b).map_err(|e| e.to_string())?;
+            usize::from(u16::from_be_bytes(b))
+        }
+        127 => {
+            let mut b = [0u8; 8];
+            s.read_exact(&mut b).map_err(|e| e.to_string())?;
+            usize::try_from(u64::from_be_bytes(b)).map_err(|e| e.to_string())?
+        }
+        n => usize::from(n),
+    };
+    let mut payload = vec![0u8; len];
+    s.read_exact(&mut payload).map_err(|e| e.to_string())?;
+    Ok(len)
+}
+
+/// A masked binary frame of `len` bytes.
+fn frame(len: usize) -> Vec<u8> {
+    let mut f = vec![0x82, 0x80 | 126];
+    f.extend_from_slice(&u16::try_from(len).unwrap_or(u16::MAX).to_be_bytes());
+    f.extend_from_slice(&[0, 0, 0, 0]); // zero mask: payload as is
+    f.extend(std::iter::repeat_n(b'x', len));
+    f
+}
+
+struct Row {
+    example: &'static str,
+    idle: f64,
+    after: f64,
+}
+
+fn measure(example: &'static str, n: usize) -> Result<Row, String> {
+    let (mut child, addr) = start(example)?;
+    let pid = child.id();
+    let result = (|| {
+        // warm up allocator arenas and worker threads
+        let warm: Vec<TcpStream> = (0..200)
+            .map(|_| handshake(addr))
+            .collect::<Result<_, _>>()?;
+        drop(warm);
+        sleep(Duration::from_millis(500));
+        let before = rss_kib(pid)?;
+        let mut clients = Vec::with_capacity(n);
+        for _ in 0..n {
+            clients.push(handshake(addr)?);
+        }
+        sleep(Duration::from_secs(2));
+        let idle = rss_kib(pid)?;
+        // one 8 KB message to everyone: client 0 publishes on the chat, all read it
+        clients[0]
+            .write_all(&frame(8192))
+            .map_err(|e| e.to_string())?;
+        for c in &mut clients {
+            c.set_read_timeout(Some(Duration::from_secs(30))).ok();
+            if read_frame(c)? != 8192 {
+                return Err("unexpected frame".into());
+            }
+        }
+        sleep(Duration::from_secs(2));
+        let after = rss_kib(pid)?;
+        let per = |kib: u64| (kib.saturating_sub(before) as f64) * 1024.0 / n as f64 / 1000.0;
+        Ok(Row {
+            example,
+            idle: per(idle),
+            after: per(after),
+        })
+    })();
+    let _ = child.kill();
+    let _ = child.wait();
+    result
+}
+
+#[allow(clippy::print_stdout)] // the table is this task's output
+pub(crate) fn run(args: &[String]) -> Result<(), String> {
+    let n: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(10_000);
+    let mut build = cargo();
+    build.args(["build", "--release", "--locked"]);
+    for p in PACKAGES {
+        build.args(["-p", p]);
+    }
+    if !build.status().map(|s| s.success()).unwrap_or(false) {
+        return Err("building the examples failed".into());
+    }
+    let mut rows = Vec::new();
+    for example in EXAMPLES {
+        eprintln!("measuring {example} with {n} idle connections...");
+        rows.push(measure(example, n)?);
+    }
+    let mut out = String::from(
+        "| server | kB per idle connection | after one 8 KB message |\n|---|---|---|\n",
+    );
+    for r in &rows {
+        out.push_str(&format!(
+            "| {} | {:.1} | {:.1} |\n",
+            r.example, r.idle, r.after
+        ));
+    }
+    print!("{out}");
+    Ok(())
+}
