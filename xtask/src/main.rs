@@ -15,8 +15,9 @@ const USAGE: &str = "usage: cargo xtask <task>
 tasks:
   test-all    fmt --check, clippy -D warnings, all tests, doc tests, rustdoc -D warnings,
               examples build; prints a summary and fails if any step fails
-  mem [N]     server RSS per idle WebSocket connection (N = 10000) for each example, and
-              after every client received one 8 KB message
+  mem [N [EXAMPLE..]]
+              server RSS per idle WebSocket connection (N = 10000) for each example (or
+              those named), and after every client received one 8 KB message
 ";
 
 fn main() -> ExitCode {

@@ -172,8 +172,12 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     if !build.status().map(|s| s.success()).unwrap_or(false) {
         return Err("building the examples failed".into());
     }
+    let only: Vec<&String> = args.iter().skip(1).collect();
     let mut rows = Vec::new();
     for example in EXAMPLES {
+        if !only.is_empty() && !only.iter().any(|o| o.as_str() == example) {
+            continue;
+        }
         eprintln!("measuring {example} with {n} idle connections...");
         rows.push(measure(example, n)?);
     }

@@ -143,14 +143,18 @@ where
                         req.uri().query().unwrap_or(""),
                     );
                 }
+                // Nothing of actix's may outlive the handshake: the request (and its payload
+                // plumbing), the codec and both buffers would stay for the connection's life.
+                drop(req);
+                drop(parts.codec);
+                drop(parts.write_buf);
+                // Bytes actix read past the request head belong to the WebSocket.
+                let already_read = parts.read_buf.to_vec();
+                drop(parts.read_buf);
                 let head = response_head(101, "Switching Protocols", &accept.headers(), "");
                 if io.write_all(head.as_bytes()).await.is_err() {
                     return Ok(());
                 }
-                // Bytes actix read past the request head belong to the WebSocket.
-                let already_read = parts.read_buf.to_vec();
-                drop(parts.read_buf);
-                drop(parts.write_buf);
                 let ws = WebSocketStream::from_partially_read(
                     io,
                     already_read,
