@@ -1,8 +1,10 @@
 //! Project tasks, run as `cargo xtask <task>` (see `.cargo/config.toml`).
 //!
 //! - `test-all`: everything CI checks: formatting, clippy, tests, doc tests, docs, examples.
+//! - `e2e`: the examples in a real browser.
 //! - `mem`: server memory per idle connection, per example.
 
+mod e2e;
 mod mem;
 mod test_all;
 
@@ -15,6 +17,8 @@ const USAGE: &str = "usage: cargo xtask <task>
 tasks:
   test-all    fmt --check, clippy -D warnings, all tests, doc tests, rustdoc -D warnings,
               examples build; prints a summary and fails if any step fails
+  e2e         the examples in headless Chromium (skipped loudly without it, except with
+              CI=true)
   mem [N [EXAMPLE..]]
               server RSS per idle WebSocket connection (N = 10000) for each example (or
               those named), and after every client received one 8 KB message
@@ -34,6 +38,7 @@ fn try_main() -> Result<(), String> {
     let task = env::args().nth(1);
     match task.as_deref() {
         Some("test-all") => test_all::run(),
+        Some("e2e") => e2e::run(),
         Some("mem") => mem::run(&env::args().skip(2).collect::<Vec<_>>()),
         Some("help" | "--help" | "-h") | None => {
             eprint!("{USAGE}");

@@ -1,6 +1,6 @@
 //! `cargo xtask test-all`: every check CI runs, with a summary.
 
-use crate::{cargo, have};
+use crate::cargo;
 use std::process::Command;
 use std::time::Instant;
 
@@ -73,7 +73,7 @@ pub(crate) fn run() -> Result<(), String> {
         "examples build",
         &["build", "--workspace", "--bins", "--examples", "--locked"],
     ));
-    let _ = have; // used by later tasks
+    steps.push(step("e2e (Chromium)", &["xtask", "e2e"]));
 
     let mut results = Vec::new();
     for mut s in steps {

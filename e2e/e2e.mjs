@@ -1,0 +1,192 @@
+// Browser end-to-end tests of the examples, in Debian's Chromium driven by playwright-core.
+// Usage: node e2e.mjs <example binary>...   (cargo xtask e2e builds them and calls this)
+//
+// For each example: two pages chat over WebSocket and follow it over SSE; an EventSource gets
+// the feed's JSON ticks; after a server-side drop the EventSource resumes from Last-Event-ID
+// with no loss and no duplicate; a page from another origin is refused under ALLOWED_ORIGINS.
+
+import { chromium } from 'playwright-core';
+import { spawn } from 'node:child_process';
+import net from 'node:net';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const WAIT = { timeout: 15000 };
+
+function start(binary, env = {}) {
+  return new Promise((resolve, reject) => {
+    const proc = spawn(binary, [], {
+      env: { ...process.env, PORT: '0', RUST_LOG: 'info', ...env },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`${binary} did not start`)), 15000);
+    proc.stdout.on('data', (chunk) => {
+      out += chunk;
+      const m = out.match(/listening on http:\/\/([\d.]+):(\d+)\//);
+      if (m) {
+        clearTimeout(timer);
+        resolve({ proc, port: Number(m[2]) });
+      }
+    });
+    proc.on('exit', (code) => reject(new Error(`${binary} exited with ${code}`)));
+  });
+}
+
+function stop(server) {
+  return new Promise((resolve) => {
+    if (server.proc.exitCode !== null) return resolve();
+    server.proc.once('exit', resolve);
+    server.proc.kill('SIGINT');
+  });
+}
+
+function freePort() {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+// A TCP proxy in front of the server, so a test can cut the browser's connections the way a
+// server-side drop does.
+function proxy(targetPort) {
+  const sockets = new Set();
+  const server = net.createServer((client) => {
+    const upstream = net.connect(targetPort, '127.0.0.1');
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('close', () => sockets.delete(s));
+      s.on('error', () => {});
+    }
+    client.pipe(upstream);
+    upstream.pipe(client);
+  });
+  return new Promise((resolve) => {
+    server.listen(0, '127.0.0.1', () =>
+      resolve({
+        port: server.address().port,
+        dropAll: () => { for (const s of sockets) s.destroy(); },
+        close: () => { for (const s of sockets) s.destroy(); server.close(); },
+      }));
+  });
+}
+
+async function openChat(browser, url) {
+  const page = await browser.newPage();
+  await page.goto(url);
+  await page.waitForFunction(() => document.getElementById('status').textContent === 'connected', null, WAIT);
+  await page.waitForFunction(() => document.getElementById('sse-status').textContent === 'connected', null, WAIT);
+  return page;
+}
+
+async function say(page, text) {
+  await page.fill('#text', text);
+  await page.click('button');
+}
+
+const logHas = (page, id, text) =>
+  page.waitForFunction(([id, t]) => document.getElementById(id).textContent.includes(t), [id, text], WAIT);
+
+async function chatTest(browser, base) {
+  const a = await openChat(browser, base);
+  const b = await openChat(browser, base);
+  await say(a, 'hello from A');
+  for (const p of [a, b]) {
+    await logHas(p, 'log', 'hello from A');
+    await logHas(p, 'sse-log', 'hello from A');
+  }
+  await a.close();
+  await b.close();
+}
+
+async function feedTest(browser, base) {
+  const page = await browser.newPage();
+  await page.goto(base);
+  const tick = await page.evaluate(() => new Promise((resolve, reject) => {
+    const es = new EventSource('/events/feed');
+    es.addEventListener('tick', (e) => { es.close(); resolve(JSON.parse(e.data)); });
+    setTimeout(() => reject(new Error('no tick')), 10000);
+  }));
+  assert.match(tick.time, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+  assert.equal(typeof tick.count, 'number');
+  await page.close();
+}
+
+async function resumeTest(browser, base, port) {
+  const p = await proxy(port);
+  try {
+    const follower = await openChat(browser, `http://127.0.0.1:${p.port}/`);
+    const sender = await openChat(browser, base);
+    const tag = `r${Date.now()}`;
+    await say(sender, `${tag}-1`);
+    await logHas(follower, 'sse-log', `${tag}-1`);
+    p.dropAll(); // the server side goes away under the browser
+    await say(sender, `${tag}-2`);
+    await say(sender, `${tag}-3`);
+    await logHas(sender, 'log', `${tag}-3`);
+    await logHas(follower, 'sse-log', `${tag}-3`);
+    const lines = await follower.$$eval('#sse-log div', (ds) => ds.map((d) => d.textContent));
+    const mine = lines.filter((l) => l.includes(tag));
+    assert.deepEqual(mine.map((l) => l.split(' ').pop().replace(/"/g, '')), [`${tag}-1`, `${tag}-2`, `${tag}-3`],
+      `lost or duplicated after the reconnect: ${JSON.stringify(lines)}`);
+    const ids = mine.map((l) => Number(l.slice(1).split(' ')[0]));
+    assert.ok(ids[0] < ids[1] && ids[1] < ids[2], `ids out of order: ${ids}`);
+    await follower.close();
+    await sender.close();
+  } finally {
+    p.close();
+  }
+}
+
+async function originTest(browser, binary) {
+  const port = await freePort();
+  const server = await start(binary, { PORT: String(port), ALLOWED_ORIGINS: `http://127.0.0.1:${port}` });
+  try {
+    const allowed = await openChat(browser, `http://127.0.0.1:${port}/`);
+    await allowed.close();
+    const other = await browser.newPage();
+    await other.goto(`http://localhost:${port}/`);
+    await other.waitForFunction(() => document.getElementById('status').textContent.startsWith('closed'), null, WAIT);
+    await other.close();
+  } finally {
+    await stop(server);
+  }
+}
+
+const binaries = process.argv.slice(2);
+const browser = await chromium.launch({
+  executablePath: CHROMIUM,
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+});
+let passed = 0;
+let failed = 0;
+for (const binary of binaries) {
+  const name = path.basename(binary);
+  const server = await start(binary);
+  const base = `http://127.0.0.1:${server.port}/`;
+  const tests = [
+    ['two pages chat over WebSocket and SSE', () => chatTest(browser, base)],
+    ['EventSource receives JSON ticks', () => feedTest(browser, base)],
+    ['EventSource resumes after a server-side drop', () => resumeTest(browser, base, server.port)],
+    ['another origin is refused under ALLOWED_ORIGINS', () => originTest(browser, binary)],
+  ];
+  for (const [title, run] of tests) {
+    try {
+      await run();
+      passed += 1;
+      console.log(`ok - ${name}: ${title}`);
+    } catch (error) {
+      failed += 1;
+      console.log(`not ok - ${name}: ${title}\n  ${String(error.stack || error).split('\n').join('\n  ')}`);
+    }
+  }
+  await stop(server);
+}
+await browser.close();
+console.log(`e2e: ${passed} passed, ${failed} failed`);
+process.exit(failed === 0 ? 0 : 1);

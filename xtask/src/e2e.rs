@@ -1,0 +1,81 @@
+//! `cargo xtask e2e`: the examples in a real browser (Debian's Chromium, driven by
+//! playwright-core from npm; it never downloads a browser of its own).
+//!
+//! Without Chromium it says so loudly and skips, except under `CI=true`, where a missing
+//! browser is a failure (`.ci/run` installs it).
+
+use crate::{cargo, have, project_root};
+use std::path::PathBuf;
+use std::process::Command;
+
+/// The example binaries the browser visits.
+const EXAMPLES: [&str; 3] = ["example-hyper", "example-warp", "example-actix"];
+
+fn chromium() -> Option<PathBuf> {
+    let candidates = [
+        std::env::var("CHROMIUM").unwrap_or_default(),
+        "/usr/bin/chromium".into(),
+        "/usr/bin/chromium-browser".into(),
+    ];
+    candidates
+        .into_iter()
+        .filter(|c| !c.is_empty())
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+}
+
+pub(crate) fn run() -> Result<(), String> {
+    let in_ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
+    let Some(browser) = chromium() else {
+        let message = "Chromium not found (apt-get install chromium, or set CHROMIUM)";
+        if in_ci {
+            return Err(format!("e2e: {message}"));
+        }
+        eprintln!("\n!!! e2e SKIPPED: {message}. CI runs these tests. !!!\n");
+        return Ok(());
+    };
+    if !have("node") || !have("npm") {
+        return Err("e2e: node and npm are required".into());
+    }
+    let dir = project_root().join("e2e");
+    if !dir.join("node_modules/playwright-core").exists() {
+        let ok = Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund"])
+            .current_dir(&dir)
+            .env("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        if !ok {
+            return Err("e2e: npm ci failed".into());
+        }
+    }
+    let mut build = cargo();
+    build.args([
+        "build",
+        "--locked",
+        "-p",
+        "example-hyper",
+        "-p",
+        "example-warp",
+        "-p",
+        "example-actix",
+    ]);
+    if !build.status().map(|s| s.success()).unwrap_or(false) {
+        return Err("e2e: building the examples failed".into());
+    }
+    let target = project_root().join("target/debug");
+    let ok = Command::new("node")
+        .arg("e2e.mjs")
+        .args(EXAMPLES.iter().map(|e| target.join(e)))
+        .current_dir(&dir)
+        .env("CHROMIUM", browser)
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if ok {
+        Ok(())
+    } else {
+        Err("e2e: browser tests failed".into())
+    }
+}
