@@ -236,7 +236,82 @@ async fn partial_request_then_silence_is_closed_at_the_handshake_timeout(adapter
     RawWs::connect(addr, "/ws").await;
 }
 
+/// Sends `head` while reading the answer: the server may answer and close before it has read
+/// everything. Returns the status line, or `None` if the connection ended without one.
+async fn status_of_flood(addr: std::net::SocketAddr, head: String) -> Option<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut rd, mut wr) = stream.into_split();
+    let writer = tokio::spawn(async move {
+        let _ = wr.write_all(head.as_bytes()).await;
+        wr
+    });
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 1024];
+    while !buf.windows(2).any(|w| w == b"\r\n") {
+        match rd.read(&mut chunk).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+    writer.abort();
+    let text = String::from_utf8_lossy(&buf).to_string();
+    text.lines().next().map(str::to_string)
+}
+
+fn is_refused(status: Option<&str>) -> bool {
+    status.is_some_and(|s| s.starts_with("HTTP/1.1 431") || s.starts_with("HTTP/1.1 400"))
+}
+
+async fn header_floods_are_refused_fast_and_normal_clients_still_connect(adapter: Adapter) {
+    let server = Server::start(adapter).await;
+    let addr = server.addr;
+    let base = upgrade_head(addr, "/ws/chat", "");
+    let bound = std::time::Duration::from_secs(1);
+
+    let mut many = base.trim_end_matches("\r\n").to_string();
+    for i in 0..2000 {
+        many.push_str(&format!("\r\nx-flood-{i}: {i}"));
+    }
+    many.push_str("\r\n\r\n");
+    let status = tokio::time::timeout(bound, status_of_flood(addr, many))
+        .await
+        .expect("2000 headers: no answer within 1 s");
+    assert!(is_refused(status.as_deref()), "2000 headers: {status:?}");
+
+    let mut huge = base.trim_end_matches("\r\n").to_string();
+    huge.push_str(&format!("\r\nx-huge: {}\r\n\r\n", "a".repeat(1 << 20)));
+    let status = tokio::time::timeout(bound, status_of_flood(addr, huge))
+        .await
+        .expect("1 MiB header: no answer within 1 s");
+    assert!(is_refused(status.as_deref()), "1 MiB header: {status:?}");
+
+    RawWs::connect(addr, "/ws/chat").await;
+}
+
+async fn five_hundred_slowloris_sockets_do_not_stop_a_normal_upgrade(adapter: Adapter) {
+    use tokio::io::AsyncWriteExt;
+    let server = Server::start(adapter).await;
+    let mut idle = Vec::new();
+    for _ in 0..500 {
+        let mut s = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+        s.write_all(b"GET /ws/chat HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        idle.push(s);
+    }
+    tokio::time::timeout(
+        std::time::Duration::from_secs(1),
+        RawWs::connect(server.addr, "/ws/chat"),
+    )
+    .await
+    .expect("a normal client could not upgrade within 1 s behind 500 slowloris sockets");
+    drop(idle);
+}
+
 hub_tests::conformance!(
+    header_floods_are_refused_fast_and_normal_clients_still_connect,
+    five_hundred_slowloris_sockets_do_not_stop_a_normal_upgrade,
     message_over_512_kib_is_closed_with_1009,
     fragmented_message_growing_past_the_limit_is_closed_with_1009,
     invalid_utf8_text_is_closed_with_1007,
