@@ -58,12 +58,7 @@ impl RequestHead for LeanHead<'_> {
     }
 
     fn header_values<'a>(&'a self, name: &str) -> Box<dyn Iterator<Item = &'a [u8]> + 'a> {
-        Box::new(
-            self.0
-                .headers()
-                .get_all(name.to_string())
-                .map(actix_web::http::header::HeaderValue::as_bytes),
-        )
+        crate::header_values(self.0.headers(), name)
     }
 }
 

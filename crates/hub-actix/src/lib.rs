@@ -66,13 +66,16 @@ impl RequestHead for ActixHead<'_> {
     }
 
     fn header_values<'a>(&'a self, name: &str) -> Box<dyn Iterator<Item = &'a [u8]> + 'a> {
-        Box::new(
-            self.0
-                .headers()
-                .get_all(name.to_string())
-                .map(HeaderValue::as_bytes),
-        )
+        header_values(self.0.headers(), name)
     }
+}
+
+/// Every value of header `name` in an actix header map.
+pub(crate) fn header_values<'a>(
+    headers: &'a header::HeaderMap,
+    name: &str,
+) -> Box<dyn Iterator<Item = &'a [u8]> + 'a> {
+    Box::new(headers.get_all(name.to_string()).map(HeaderValue::as_bytes))
 }
 
 /// The client's resume point: the `Last-Event-ID` header, else the `last_event_id` query

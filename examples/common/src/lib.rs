@@ -216,6 +216,35 @@ pub async fn shut_down(hub: &Hub) {
     }
 }
 
+/// What every example's `main` does first: logging, settings from the environment, the
+/// listening socket and the hubs. On failure it prints why and returns the exit code to end with.
+///
+/// # Errors
+/// The exit code: 2 for a configuration error, 1 if the address cannot be bound.
+pub fn startup(name: &str) -> Result<(std::net::TcpListener, App), std::process::ExitCode> {
+    init_tracing();
+    let settings = Settings::from_env().map_err(|error| {
+        eprintln!("configuration error: {error}");
+        std::process::ExitCode::from(2)
+    })?;
+    let listener = std::net::TcpListener::bind(settings.addr).map_err(|error| {
+        eprintln!("cannot listen on {}: {error}", settings.addr);
+        std::process::ExitCode::FAILURE
+    })?;
+    let addr = listener.local_addr().unwrap_or(settings.addr);
+    tracing::info!("{name} listening on http://{addr}/");
+    Ok((listener, App::new(settings.hub_config())))
+}
+
+/// A std listener as a tokio one.
+///
+/// # Errors
+/// If the socket cannot be switched to non-blocking or registered with the runtime.
+pub fn tokio_listener(listener: std::net::TcpListener) -> std::io::Result<tokio::net::TcpListener> {
+    listener.set_nonblocking(true)?;
+    tokio::net::TcpListener::from_std(listener)
+}
+
 /// Logging as the examples do it (`RUST_LOG` overrides `info`).
 pub fn init_tracing() {
     use tracing_subscriber::EnvFilter;

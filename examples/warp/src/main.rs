@@ -1,31 +1,20 @@
 //! `cargo run -p example-warp`: the chat, echo and event-stream example on warp.
 
-use example_common::{App, Settings};
+use std::process::ExitCode;
 
 #[tokio::main]
-async fn main() -> std::process::ExitCode {
-    example_common::init_tracing();
-    let settings = match Settings::from_env() {
-        Ok(settings) => settings,
-        Err(error) => {
-            eprintln!("configuration error: {error}");
-            return std::process::ExitCode::from(2);
-        }
+async fn main() -> ExitCode {
+    let (listener, app) = match example_common::startup("example-warp") {
+        Ok((listener, app)) => (example_common::tokio_listener(listener), app),
+        Err(code) => return code,
     };
-    let listener = match tokio::net::TcpListener::bind(settings.addr).await {
+    let listener = match listener {
         Ok(listener) => listener,
         Err(error) => {
-            eprintln!("cannot listen on {}: {error}", settings.addr);
-            return std::process::ExitCode::FAILURE;
+            eprintln!("cannot use the listener: {error}");
+            return ExitCode::FAILURE;
         }
     };
-    let addr = listener.local_addr().unwrap_or(settings.addr);
-    tracing::info!("example-warp listening on http://{addr}/");
-    example_warp::run(
-        listener,
-        App::new(settings.hub_config()),
-        example_common::ctrl_c(),
-    )
-    .await;
-    std::process::ExitCode::SUCCESS
+    example_warp::run(listener, app, example_common::ctrl_c()).await;
+    ExitCode::SUCCESS
 }
