@@ -4,12 +4,16 @@
 // For each example: two pages chat over WebSocket and follow it over SSE; an EventSource gets
 // the feed's JSON ticks; after a server-side drop the EventSource resumes from Last-Event-ID
 // with no loss and no duplicate; a page from another origin is refused under ALLOWED_ORIGINS.
+// Then independent clients (Node ws and eventsource, Python websockets and httpx-sse) make
+// round trips against the first example, so the project is not only tested by its own client.
 
 import { chromium } from 'playwright-core';
 import { spawn } from 'node:child_process';
 import net from 'node:net';
 import assert from 'node:assert/strict';
 import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { nodeClients } from './clients.mjs';
 
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const WAIT = { timeout: 15000 };
@@ -183,6 +187,22 @@ for (const binary of binaries) {
     } catch (error) {
       failed += 1;
       console.log(`not ok - ${name}: ${title}\n  ${String(error.stack || error).split('\n').join('\n  ')}`);
+    }
+  }
+  if (binary === binaries[0]) {
+    const node = await nodeClients(base);
+    passed += node.passed;
+    failed += node.failed;
+    const python = spawnSync(process.env.PYTHON || 'python3', ['clients.py', base], { encoding: 'utf8' });
+    process.stdout.write(python.stdout || '');
+    process.stderr.write(python.stderr || '');
+    const counts = (python.stdout || '').match(/python: (\d+) passed, (\d+) failed/);
+    if (counts) {
+      passed += Number(counts[1]);
+      failed += Number(counts[2]);
+    } else {
+      failed += 1;
+      console.log('not ok - python clients did not run (pip install -r e2e/requirements.txt)');
     }
   }
   await stop(server);

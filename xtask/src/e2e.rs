@@ -1,5 +1,6 @@
 //! `cargo xtask e2e`: the examples in a real browser (Debian's Chromium, driven by
-//! playwright-core from npm; it never downloads a browser of its own).
+//! playwright-core from npm; it never downloads a browser of its own), then round trips with
+//! independent clients: Node `ws` and `eventsource`, Python `websockets` and `httpx-sse`.
 //!
 //! Without Chromium it says so loudly and skips, except under `CI=true`, where a missing
 //! browser is a failure (`.ci/run` installs it).
@@ -38,7 +39,10 @@ pub(crate) fn run() -> Result<(), String> {
         return Err("e2e: node and npm are required".into());
     }
     let dir = project_root().join("e2e");
-    if !dir.join("node_modules/playwright-core").exists() {
+    let npm_ready = ["playwright-core", "ws", "eventsource"]
+        .iter()
+        .all(|m| dir.join("node_modules").join(m).exists());
+    if !npm_ready {
         let ok = Command::new("npm")
             .args(["ci", "--no-audit", "--no-fund"])
             .current_dir(&dir)
@@ -48,6 +52,20 @@ pub(crate) fn run() -> Result<(), String> {
             .unwrap_or(false);
         if !ok {
             return Err("e2e: npm ci failed".into());
+        }
+    }
+    let python_ready = Command::new("python3")
+        .args(["-c", "import websockets, httpx, httpx_sse"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !python_ready {
+        let ok = Command::new("python3")
+            .args(["-m", "pip", "install", "--quiet", "-r", "requirements.txt"])
+            .current_dir(&dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            return Err("e2e: pip install -r e2e/requirements.txt failed".into());
         }
     }
     let mut build = cargo();
