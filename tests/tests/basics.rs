@@ -161,7 +161,7 @@ async fn async_handler_keeps_per_client_order_and_does_not_stall_others(adapter:
     hub.on_message_async(|_hub, msg| async move {
         // "slow" work for messages that ask for it: waits on a timer, not the thread
         if msg.message.as_text() == Some("slow") {
-            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            tokio::time::sleep(std::time::Duration::from_secs(2)).await;
         }
         let _ = msg.client.send(msg.message);
     });
