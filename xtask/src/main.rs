@@ -1,9 +1,11 @@
 //! Project tasks, run as `cargo xtask <task>` (see `.cargo/config.toml`).
 //!
 //! - `test-all`: everything CI checks: formatting, clippy, tests, doc tests, docs, examples.
+//! - `deny`: supply-chain checks.
 //! - `e2e`: the examples in a real browser.
 //! - `mem`: server memory per idle connection, per example.
 
+mod deny;
 mod e2e;
 mod mem;
 mod test_all;
@@ -17,6 +19,7 @@ const USAGE: &str = "usage: cargo xtask <task>
 tasks:
   test-all    fmt --check, clippy -D warnings, all tests, doc tests, rustdoc -D warnings,
               examples build; prints a summary and fails if any step fails
+  deny        cargo deny check bans licenses sources (advisories: see the README)
   e2e         the examples in headless Chromium (skipped loudly without it, except with
               CI=true)
   mem [N [EXAMPLE..]]
@@ -39,6 +42,7 @@ fn try_main() -> Result<(), String> {
     match task.as_deref() {
         Some("test-all") => test_all::run(),
         Some("e2e") => e2e::run(),
+        Some("deny") => deny::run(),
         Some("mem") => mem::run(&env::args().skip(2).collect::<Vec<_>>()),
         Some("help" | "--help" | "-h") | None => {
             eprint!("{USAGE}");

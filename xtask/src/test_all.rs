@@ -73,6 +73,7 @@ pub(crate) fn run() -> Result<(), String> {
         "examples build",
         &["build", "--workspace", "--bins", "--examples", "--locked"],
     ));
+    steps.push(step("cargo deny", &["xtask", "deny"]));
     steps.push(step("e2e (Chromium)", &["xtask", "e2e"]));
 
     let mut results = Vec::new();
