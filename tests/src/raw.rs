@@ -71,26 +71,7 @@ impl RawWs {
 
     /// Writes one frame; `mask` chooses whether the payload is masked as RFC 6455 requires.
     pub async fn send(&mut self, fin: bool, opcode: u8, payload: &[u8], mask: bool) {
-        let mut out = vec![(u8::from(fin) << 7) | opcode];
-        let mask_bit = if mask { 0x80 } else { 0 };
-        match payload.len() {
-            n if n < 126 => out.push(mask_bit | n as u8),
-            n if n <= 0xffff => {
-                out.push(mask_bit | 126);
-                out.extend_from_slice(&(n as u16).to_be_bytes());
-            }
-            n => {
-                out.push(mask_bit | 127);
-                out.extend_from_slice(&(n as u64).to_be_bytes());
-            }
-        }
-        if mask {
-            let key = [0x12, 0x34, 0x56, 0x78];
-            out.extend_from_slice(&key);
-            out.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
-        } else {
-            out.extend_from_slice(payload);
-        }
+        let out = frame(fin, opcode, payload, mask);
         self.stream.write_all(&out).await.unwrap();
     }
 
@@ -149,4 +130,29 @@ impl RawWs {
         })
         .await;
     }
+}
+
+/// Encodes one client frame; `mask` chooses whether the payload is masked as RFC 6455 requires.
+pub fn frame(fin: bool, opcode: u8, payload: &[u8], mask: bool) -> Vec<u8> {
+    let mut out = vec![(u8::from(fin) << 7) | opcode];
+    let mask_bit = if mask { 0x80 } else { 0 };
+    match payload.len() {
+        n if n < 126 => out.push(mask_bit | n as u8),
+        n if n <= 0xffff => {
+            out.push(mask_bit | 126);
+            out.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            out.push(mask_bit | 127);
+            out.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    if mask {
+        let key = [0x12, 0x34, 0x56, 0x78];
+        out.extend_from_slice(&key);
+        out.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
+    } else {
+        out.extend_from_slice(payload);
+    }
+    out
 }

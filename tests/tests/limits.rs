@@ -5,7 +5,7 @@ use hub_tests::Adapter;
 
 use futures_util::SinkExt;
 use hub_core::DisconnectReason;
-use hub_tests::raw::{request, upgrade_head, RawWs};
+use hub_tests::raw::{frame, request, upgrade_head, RawWs};
 use hub_tests::Settings;
 use hub_tests::{close_code, connect, wait_hub, Server};
 use tokio_tungstenite::tungstenite::Message;
@@ -88,6 +88,21 @@ async fn frame_length_of_2_pow_63_is_refused_at_once(adapter: Adapter) {
     ws.send_bytes(&frame).await;
     let code = ws.expect_close().await;
     assert!(code == 1009 || code == 1002, "got {code}");
+}
+
+async fn replies_queued_before_a_protocol_error_still_go_out_ahead_of_the_close(
+    adapter: Adapter,
+) {
+    let server = Server::start(adapter).await;
+    let mut ws = RawWs::connect(server.addr, "/ws/echo").await;
+    // a valid message and a frame with a reserved opcode, in one write: the server reads both
+    // before it can answer the first
+    let mut bytes = frame(true, 0x1, b"before the error", true);
+    bytes.extend(frame(true, 0x3, b"reserved opcode", true));
+    ws.send_bytes(&bytes).await;
+    let echo = ws.recv().await.expect("the echo of the valid message");
+    assert_eq!((echo.opcode, echo.payload.as_slice()), (0x1, &b"before the error"[..]));
+    assert_eq!(ws.expect_close().await, 1002);
 }
 
 async fn handshake_errors_get_their_status(adapter: Adapter) {
@@ -318,6 +333,7 @@ hub_tests::conformance!(
     unmasked_client_frame_is_closed_with_1002,
     control_frame_over_125_bytes_is_closed_with_1002,
     frame_length_of_2_pow_63_is_refused_at_once,
+    replies_queued_before_a_protocol_error_still_go_out_ahead_of_the_close,
     handshake_errors_get_their_status,
     cross_origin_upgrade_is_refused_with_403_under_an_allow_list,
     default_policy_allows_all_origins_as_the_seed_documents,

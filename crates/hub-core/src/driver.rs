@@ -226,7 +226,7 @@ impl<T: Transport, R: Timer> Connection<T, R> {
                 Poll::Pending => return Ok(()),
                 Poll::Ready(None) => return Err(self.reason_now(DisconnectReason::PeerClosed)),
                 Poll::Ready(Some(Ok(frame))) => frame,
-                Poll::Ready(Some(Err(error))) => return self.read_failed(error),
+                Poll::Ready(Some(Err(error))) => return self.read_failed(error, cx),
             };
             self.keepalive.on_receive(now);
             match frame {
@@ -255,7 +255,11 @@ impl<T: Transport, R: Timer> Connection<T, R> {
         Ok(())
     }
 
-    fn read_failed(&mut self, error: TransportError) -> Result<(), DisconnectReason> {
+    fn read_failed(
+        &mut self,
+        error: TransportError,
+        cx: &mut Context<'_>,
+    ) -> Result<(), DisconnectReason> {
         if let State::Closing { reason, .. } = self.state {
             return Err(reason);
         }
@@ -270,6 +274,7 @@ impl<T: Transport, R: Timer> Connection<T, R> {
         match error.close_frame() {
             // Fail the connection: send the close frame, then linger until it is out.
             Some(frame) => {
+                self.salvage_queue(cx);
                 self.begin_close(frame, reason);
                 if let State::Closing { read_done, .. } = &mut self.state {
                     *read_done = true;
@@ -277,6 +282,23 @@ impl<T: Transport, R: Timer> Connection<T, R> {
                 Ok(())
             }
             None => Err(reason),
+        }
+    }
+
+    /// Before failing the connection, hands the transport what the application had already
+    /// queued, as far as it takes without waiting, ahead of the close frame: replies to the
+    /// peer's earlier, valid messages are not lost to its later error. The rest is discarded
+    /// (and counted) by `begin_close`.
+    fn salvage_queue(&mut self, cx: &mut Context<'_>) {
+        if !matches!(self.state, State::Open | State::Draining { .. }) {
+            return;
+        }
+        while let Ok(true) = self.ready(cx) {
+            let next = self.client.shared.lock().data.pop_front();
+            let Some((id, message)) = next else { return };
+            if self.start_message(id, message).is_err() {
+                return;
+            }
         }
     }
 
