@@ -3,10 +3,13 @@
 //! - `test-all`: everything CI checks: formatting, clippy, tests, doc tests, docs, examples.
 //! - `deny`: supply-chain checks.
 //! - `e2e`: the examples in a real browser.
+//! - `autobahn`: the Autobahn TestSuite against every example, compared with `autobahn/expected`.
 //! - `mem`: server memory per idle connection, per example.
 
+mod autobahn;
 mod deny;
 mod e2e;
+mod examples;
 mod mem;
 mod test_all;
 
@@ -22,6 +25,9 @@ tasks:
   deny        cargo deny check bans licenses sources (advisories: see the README)
   e2e         the examples in headless Chromium (skipped loudly without it, except with
               CI=true)
+  autobahn [--bless] [--release]
+              the Autobahn TestSuite cases (kosoku) against every example's /ws/echo; fails
+              on any change from autobahn/expected.json (--bless rewrites it)
   mem [N [EXAMPLE..]]
               server RSS per idle WebSocket connection (N = 10000) for each example (or
               those named), and after every client received one 8 KB message
@@ -43,6 +49,7 @@ fn try_main() -> Result<(), String> {
         Some("test-all") => test_all::run(),
         Some("e2e") => e2e::run(),
         Some("deny") => deny::run(),
+        Some("autobahn") => autobahn::run(&env::args().skip(2).collect::<Vec<_>>()),
         Some("mem") => mem::run(&env::args().skip(2).collect::<Vec<_>>()),
         Some("help" | "--help" | "-h") | None => {
             eprint!("{USAGE}");

@@ -5,23 +5,11 @@
 //! server's resident set is read from /proc before and after. Then every client receives one
 //! 8 KB message and goes idle again (buffers that grow to the largest frame show up here).
 
-use crate::{cargo, project_root};
-use std::io::{BufRead, BufReader, Read, Write};
+use crate::examples::{self, Profile, EXAMPLES};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
 use std::thread::sleep;
 use std::time::Duration;
-
-/// The example binaries measured: every adapter, and actix on both upgrade paths.
-const EXAMPLES: [&str; 4] = [
-    "example-hyper",
-    "example-warp",
-    "example-actix",
-    "example-actix-native",
-];
-
-/// The packages that build them.
-const PACKAGES: [&str; 3] = ["example-hyper", "example-warp", "example-actix"];
 
 fn rss_kib(pid: u32) -> Result<u64, String> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
@@ -31,35 +19,6 @@ fn rss_kib(pid: u32) -> Result<u64, String> {
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .ok_or_else(|| "no VmRSS".to_string())
-}
-
-/// Starts an example on an ephemeral port; returns the child and its address.
-fn start(example: &str) -> Result<(Child, SocketAddr), String> {
-    let binary = project_root().join("target/release").join(example);
-    let mut child = Command::new(&binary)
-        .env("PORT", "0")
-        .env("RUST_LOG", "warn,example_hyper=info,example_actix=info,example_actix_native=info,example_warp=info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .map_err(|e| format!("starting {}: {e}", binary.display()))?;
-    let stdout = child.stdout.take().ok_or("no stdout")?;
-    let mut lines = BufReader::new(stdout).lines();
-    let addr = loop {
-        let line = lines
-            .next()
-            .ok_or("the example exited before listening")?
-            .map_err(|e| e.to_string())?;
-        if let Some(rest) = line.split("listening on http://").nth(1) {
-            break rest
-                .trim_end_matches('/')
-                .parse::<SocketAddr>()
-                .map_err(|e| format!("address in {line:?}: {e}"))?;
-        }
-    };
-    // keep draining its output so it never blocks on a full pipe
-    std::thread::spawn(move || for _ in lines {});
-    Ok((child, addr))
 }
 
 fn handshake(addr: SocketAddr) -> Result<TcpStream, String> {
@@ -121,8 +80,8 @@ struct Row {
 }
 
 fn measure(example: &'static str, n: usize) -> Result<Row, String> {
-    let (mut child, addr) = start(example)?;
-    let pid = child.id();
+    let server = examples::start(example, Profile::Release, &[])?;
+    let (pid, addr) = (server.child.id(), server.addr);
     let result = (|| {
         // warm up allocator arenas and worker threads
         let warm: Vec<TcpStream> = (0..200)
@@ -156,22 +115,14 @@ fn measure(example: &'static str, n: usize) -> Result<Row, String> {
             after: per(after),
         })
     })();
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(server);
     result
 }
 
 #[allow(clippy::print_stdout)] // the table is this task's output
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let n: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(10_000);
-    let mut build = cargo();
-    build.args(["build", "--release", "--locked"]);
-    for p in PACKAGES {
-        build.args(["-p", p]);
-    }
-    if !build.status().map(|s| s.success()).unwrap_or(false) {
-        return Err("building the examples failed".into());
-    }
+    examples::build(Profile::Release)?;
     let only: Vec<&String> = args.iter().skip(1).collect();
     let mut rows = Vec::new();
     for example in EXAMPLES {

@@ -74,6 +74,7 @@ pub(crate) fn run() -> Result<(), String> {
         &["build", "--workspace", "--bins", "--examples", "--locked"],
     ));
     steps.push(step("cargo deny", &["xtask", "deny"]));
+    steps.push(step("autobahn", &["xtask", "autobahn"]));
     steps.push(step("e2e (Chromium)", &["xtask", "e2e"]));
 
     let mut results = Vec::new();
