@@ -90,9 +90,7 @@ async fn frame_length_of_2_pow_63_is_refused_at_once(adapter: Adapter) {
     assert!(code == 1009 || code == 1002, "got {code}");
 }
 
-async fn replies_queued_before_a_protocol_error_still_go_out_ahead_of_the_close(
-    adapter: Adapter,
-) {
+async fn replies_queued_before_a_protocol_error_still_go_out_ahead_of_the_close(adapter: Adapter) {
     let server = Server::start(adapter).await;
     let mut ws = RawWs::connect(server.addr, "/ws/echo").await;
     // a valid message and a frame with a reserved opcode, in one write: the server reads both
@@ -101,7 +99,10 @@ async fn replies_queued_before_a_protocol_error_still_go_out_ahead_of_the_close(
     bytes.extend(frame(true, 0x3, b"reserved opcode", true));
     ws.send_bytes(&bytes).await;
     let echo = ws.recv().await.expect("the echo of the valid message");
-    assert_eq!((echo.opcode, echo.payload.as_slice()), (0x1, &b"before the error"[..]));
+    assert_eq!(
+        (echo.opcode, echo.payload.as_slice()),
+        (0x1, &b"before the error"[..])
+    );
     assert_eq!(ws.expect_close().await, 1002);
 }
 

@@ -92,7 +92,10 @@ async fn a_2_pow_63_frame_is_refused_at_once_with_memory_flat_on_every_adapter()
     ] {
         let (growth, code) = peak_growth_for_a_huge_frame(adapter).await;
         eprintln!("{adapter:?}: close {code}, peak heap growth {growth} bytes");
-        assert!(code == 1009 || code == 1002, "{adapter:?}: close code {code}");
+        assert!(
+            code == 1009 || code == 1002,
+            "{adapter:?}: close code {code}"
+        );
         assert!(
             growth < LIMIT,
             "{adapter:?}: the heap grew by {growth} bytes for a refused frame"
