@@ -4,12 +4,14 @@
 //! - `deny`: supply-chain checks.
 //! - `e2e`: the examples in a real browser.
 //! - `autobahn`: the Autobahn TestSuite against every example, compared with `autobahn/expected`.
+//! - `fuzz`: the cargo-fuzz targets, each for a bounded time.
 //! - `mem`: server memory per idle connection, per example.
 
 mod autobahn;
 mod deny;
 mod e2e;
 mod examples;
+mod fuzz;
 mod mem;
 mod test_all;
 
@@ -28,6 +30,9 @@ tasks:
   autobahn [--bless] [--release]
               the Autobahn TestSuite cases (kosoku) against every example's /ws/echo; fails
               on any change from autobahn/expected.json (--bless rewrites it)
+  fuzz [SECONDS]
+              each cargo-fuzz target in fuzz/ for SECONDS (60), from the committed corpus;
+              installs cargo-fuzz when missing (stable toolchain, RUSTC_BOOTSTRAP=1)
   mem [N [EXAMPLE..]]
               server RSS per idle WebSocket connection (N = 10000) for each example (or
               those named), and after every client received one 8 KB message
@@ -50,6 +55,7 @@ fn try_main() -> Result<(), String> {
         Some("e2e") => e2e::run(),
         Some("deny") => deny::run(),
         Some("autobahn") => autobahn::run(&env::args().skip(2).collect::<Vec<_>>()),
+        Some("fuzz") => fuzz::run(&env::args().skip(2).collect::<Vec<_>>()),
         Some("mem") => mem::run(&env::args().skip(2).collect::<Vec<_>>()),
         Some("help" | "--help" | "-h") | None => {
             eprint!("{USAGE}");
