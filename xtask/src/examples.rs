@@ -79,19 +79,27 @@ pub(crate) fn start(
         "warn,{}=info,example_common=info",
         example.replace('-', "_")
     );
-    let mut child = Command::new(&binary)
-        .env("PORT", "0")
+    let mut command = Command::new(&binary);
+    command
         .env("RUST_LOG", log_filter)
         .env("NO_COLOR", "1")
-        .envs(env.iter().copied())
+        .envs(env.iter().copied());
+    spawn(example, command)
+}
+
+/// Spawns `command` with `PORT=0` and waits until it logs `listening on http://ADDR/` (the
+/// examples and the benchmark's baselines all do).
+pub(crate) fn spawn(name: &str, mut command: Command) -> Result<Running, String> {
+    let mut child = command
+        .env("PORT", "0")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| format!("starting {}: {e}", binary.display()))?;
+        .map_err(|e| format!("starting {name}: {e}"))?;
     let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
         return Err("no output pipes".into());
     };
-    // The log goes to stdout or stderr depending on the subscriber; read both.
+    // The log goes to stdout or stderr depending on the program; read both.
     let (tx, rx) = std::sync::mpsc::channel::<String>();
     for pipe in [
         Box::new(stdout) as Box<dyn std::io::Read + Send>,
@@ -121,5 +129,5 @@ pub(crate) fn start(
             return Ok(running);
         }
     }
-    Err(format!("{example} exited before listening"))
+    Err(format!("{name} exited before listening"))
 }

@@ -4,10 +4,13 @@
 //! - `deny`: supply-chain checks.
 //! - `e2e`: the examples in a real browser.
 //! - `autobahn`: the Autobahn TestSuite against every example, compared with `autobahn/expected`.
+//! - `bench`: the benchmark scenarios against our examples and the baselines.
 //! - `fuzz`: the cargo-fuzz targets, each for a bounded time.
 //! - `mem`: server memory per idle connection, per example.
 
 mod autobahn;
+mod bench;
+mod bench_report;
 mod deny;
 mod e2e;
 mod examples;
@@ -30,6 +33,10 @@ tasks:
   autobahn [--bless] [--release]
               the Autobahn TestSuite cases (kosoku) against every example's /ws/echo; fails
               on any change from autobahn/expected.json (--bless rewrites it)
+  bench [--quick] [SERVER..]
+              fan-out, latency, memory, slow-client, SSE and keepalive scenarios against every
+              example and the baselines (floor, naive tokio-tungstenite, gorilla, node ws);
+              writes bench/results/ (--quick: tiny sizes, to target/bench/)
   fuzz [SECONDS]
               each cargo-fuzz target in fuzz/ for SECONDS (60), from the committed corpus;
               installs cargo-fuzz when missing (stable toolchain, RUSTC_BOOTSTRAP=1)
@@ -55,6 +62,7 @@ fn try_main() -> Result<(), String> {
         Some("e2e") => e2e::run(),
         Some("deny") => deny::run(),
         Some("autobahn") => autobahn::run(&env::args().skip(2).collect::<Vec<_>>()),
+        Some("bench") => bench::run(&env::args().skip(2).collect::<Vec<_>>()),
         Some("fuzz") => fuzz::run(&env::args().skip(2).collect::<Vec<_>>()),
         Some("mem") => mem::run(&env::args().skip(2).collect::<Vec<_>>()),
         Some("help" | "--help" | "-h") | None => {

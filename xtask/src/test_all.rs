@@ -76,6 +76,7 @@ pub(crate) fn run() -> Result<(), String> {
     steps.push(step("cargo deny", &["xtask", "deny"]));
     steps.push(step("autobahn", &["xtask", "autobahn"]));
     steps.push(step("fuzz (30 s a target)", &["xtask", "fuzz", "30"]));
+    steps.push(step("bench --quick", &["xtask", "bench", "--quick"]));
     steps.push(step("e2e (Chromium)", &["xtask", "e2e"]));
 
     let mut results = Vec::new();

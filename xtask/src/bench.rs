@@ -1,0 +1,345 @@
+//! `cargo xtask bench [--quick]`: every scenario against every server in one run, with the
+//! same load generator (`bench/src/bin/loadgen.rs`), the server pinned to core 0 and the
+//! generator to core 1. Writes the markdown table, the JSON with every figure and the SVG plot
+//! to `bench/results/` (a `--quick` run, for CI, writes to `target/bench/` instead).
+//!
+//! Servers: our examples (hyper, warp, actix lean, actix handler path) and the baselines under
+//! `bench/`: the syscall floor, a naive tokio-tungstenite hub, a gorilla/websocket hub (Go and
+//! gorilla from Debian, built offline in GOPATH mode) and a Node `ws` hub. Missing toolchains
+//! are installed (`apt-get install golang-go golang-github-gorilla-websocket-dev`, `npm ci`).
+
+use crate::examples::{self, Profile, Running};
+use crate::{cargo, have, project_root};
+use serde_json::{json, Value};
+use std::path::PathBuf;
+use std::process::Command;
+
+/// A server under test.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Server {
+    /// One of our examples, by binary name.
+    Ours(&'static str),
+    Floor,
+    Naive,
+    Gorilla,
+    NodeWs,
+}
+
+impl Server {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Server::Ours(name) => name,
+            Server::Floor => "floor",
+            Server::Naive => "naive tokio-tungstenite",
+            Server::Gorilla => "gorilla/websocket",
+            Server::NodeWs => "node ws",
+        }
+    }
+
+    pub(crate) fn is_ours(self) -> bool {
+        matches!(self, Server::Ours(_))
+    }
+}
+
+const SERVERS: [Server; 8] = [
+    Server::Ours("example-hyper"),
+    Server::Ours("example-warp"),
+    Server::Ours("example-actix"),
+    Server::Ours("example-actix-native"),
+    Server::Floor,
+    Server::Naive,
+    Server::Gorilla,
+    Server::NodeWs,
+];
+
+/// Scenario sizes: the issue's, or tiny ones that only prove the harness works.
+struct Plan {
+    clients: usize,
+    sizes: Vec<usize>,
+    seconds: f64,
+    latency_clients: usize,
+    latency_seconds: f64,
+    idle: usize,
+    slow_clients: usize,
+    slow_seconds: f64,
+    keepalive: usize,
+    keepalive_seconds: f64,
+    /// Seconds memory settles before it is read.
+    settle: f64,
+}
+
+impl Plan {
+    fn full() -> Self {
+        Plan {
+            clients: 1000,
+            sizes: vec![64, 1024, 16 * 1024],
+            seconds: 3.0,
+            latency_clients: 1000,
+            latency_seconds: 10.0,
+            idle: 10_000,
+            slow_clients: 100,
+            slow_seconds: 3.0,
+            keepalive: 10_000,
+            keepalive_seconds: 10.0,
+            settle: 2.0,
+        }
+    }
+
+    fn quick() -> Self {
+        Plan {
+            clients: 50,
+            sizes: vec![64],
+            seconds: 0.3,
+            latency_clients: 50,
+            latency_seconds: 1.0,
+            idle: 200,
+            slow_clients: 20,
+            slow_seconds: 0.3,
+            keepalive: 200,
+            keepalive_seconds: 2.5,
+            settle: 0.2,
+        }
+    }
+}
+
+fn target_dir() -> PathBuf {
+    project_root().join("target")
+}
+
+fn pinned(core: u32, program: impl Into<std::ffi::OsString>) -> Command {
+    if have("taskset") && std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2) {
+        let mut c = Command::new("taskset");
+        c.arg("-c").arg(core.to_string()).arg(program.into());
+        c
+    } else {
+        Command::new(program.into())
+    }
+}
+
+fn install_toolchains(servers: &[Server]) -> Result<(), String> {
+    let root = project_root();
+    if servers.contains(&Server::Gorilla) {
+        let gorilla = PathBuf::from("/usr/share/gocode/src/github.com/gorilla/websocket");
+        if !have("go") || !gorilla.exists() {
+            eprintln!("bench: installing Go and gorilla/websocket from Debian");
+            let ok = Command::new("apt-get")
+                .args([
+                    "install",
+                    "-y",
+                    "-qq",
+                    "golang-go",
+                    "golang-github-gorilla-websocket-dev",
+                ])
+                .env("DEBIAN_FRONTEND", "noninteractive")
+                .status()
+                .is_ok_and(|s| s.success());
+            if !ok {
+                return Err(
+                    "bench: apt-get install golang-go golang-github-gorilla-websocket-dev failed"
+                        .into(),
+                );
+            }
+        }
+        std::fs::create_dir_all(target_dir().join("bench")).map_err(|e| e.to_string())?;
+        let ok = Command::new("go")
+            .args(["build", "-o"])
+            .arg(target_dir().join("bench/gorilla-hub"))
+            .arg(root.join("bench/gorilla/hub.go"))
+            .env("GO111MODULE", "off")
+            .env("GOPATH", "/usr/share/gocode")
+            .env("GOCACHE", target_dir().join("bench/gocache"))
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            return Err("bench: building the gorilla hub failed".into());
+        }
+    }
+    if servers.contains(&Server::NodeWs) && !root.join("bench/node/node_modules/ws").exists() {
+        let ok = Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund"])
+            .current_dir(root.join("bench/node"))
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            return Err("bench: npm ci in bench/node failed".into());
+        }
+    }
+    examples::build(Profile::Release)?;
+    let ok = cargo()
+        .args([
+            "build",
+            "--release",
+            "--locked",
+            "-p",
+            "hub-bench",
+            "--bins",
+        ])
+        .status()
+        .is_ok_and(|s| s.success());
+    if ok {
+        Ok(())
+    } else {
+        Err("bench: building the load generator and baselines failed".into())
+    }
+}
+
+fn start(server: Server, env: &[(&str, &str)]) -> Result<Running, String> {
+    let root = project_root();
+    let release = target_dir().join("release");
+    let mut command = match server {
+        Server::Ours(name) => pinned(0, release.join(name)),
+        Server::Floor => pinned(0, release.join("floor")),
+        Server::Naive => pinned(0, release.join("naive_hub")),
+        Server::Gorilla => pinned(0, target_dir().join("bench/gorilla-hub")),
+        Server::NodeWs => {
+            let mut c = pinned(0, "node");
+            c.arg(root.join("bench/node/hub.mjs"));
+            c
+        }
+    };
+    command
+        .env("RUST_LOG", "warn,example_common=info")
+        .env("NO_COLOR", "1")
+        .envs(env.iter().copied());
+    examples::spawn(server.name(), command)
+}
+
+/// Runs the load generator once with `params` as its flags (`{"clients": 10}` is
+/// `--clients 10`; `true` is a bare flag); returns its figures.
+fn loadgen(running: &Running, scenario: &str, params: &Value) -> Result<Value, String> {
+    let mut command = pinned(1, target_dir().join("release/loadgen"));
+    command
+        .arg(scenario)
+        .args(["--addr", &running.addr.to_string()])
+        .args(["--pid", &running.child.id().to_string()]);
+    for (key, value) in params.as_object().into_iter().flatten() {
+        match value {
+            Value::Bool(true) => {
+                command.arg(format!("--{key}"));
+            }
+            Value::Bool(false) => {}
+            Value::String(v) => {
+                command.arg(format!("--{key}")).arg(v);
+            }
+            other => {
+                command.arg(format!("--{key}")).arg(other.to_string());
+            }
+        }
+    }
+    let output = command.output().map_err(|e| format!("loadgen: {e}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "loadgen {scenario} {params}: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        ));
+    }
+    serde_json::from_slice(&output.stdout).map_err(|e| format!("loadgen output: {e}"))
+}
+
+/// One server through every scenario it supports; each scenario on a fresh process.
+fn run_server(server: Server, plan: &Plan, records: &mut Vec<Value>) -> Result<(), String> {
+    let name = server.name();
+    let mut measure = |running: &Running, scenario: &str, mode: &str, params: Value| {
+        let figures = loadgen(running, mode, &params)?;
+        eprintln!("  {name} {scenario} {params}: {figures}");
+        records.push(
+            json!({"server": name, "ours": server.is_ours(), "scenario": scenario,
+            "params": params, "figures": figures}),
+        );
+        Ok::<(), String>(())
+    };
+    let (clients, seconds) = (plan.clients, plan.seconds);
+    let latency = json!({"clients": plan.latency_clients, "size": 64, "rate": 50,
+        "seconds": plan.latency_seconds});
+    // S1: fan-out, closed loop
+    let running = start(server, &[])?;
+    for size in &plan.sizes {
+        for batch in [1, 16] {
+            let params =
+                json!({"clients": clients, "size": size, "batch": batch, "seconds": seconds});
+            measure(&running, "S1", "fanout", params)?;
+        }
+    }
+    drop(running);
+    // S2: latency, open loop
+    measure(&start(server, &[])?, "S2", "latency", latency.clone())?;
+    // S3 and S3b: idle memory, then after one 8 KB message
+    let params = json!({"clients": plan.idle, "size": 8192, "settle": plan.settle});
+    measure(&start(server, &[])?, "S3", "idle", params)?;
+    // S4: slow-client isolation (not for the floor: it has no queue, so a stalled reader
+    // blocks it outright)
+    if server != Server::Floor {
+        for stalled in [false, true] {
+            let params = json!({"clients": plan.slow_clients, "size": 4096, "batch": 16,
+                "seconds": plan.slow_seconds, "stalled": stalled});
+            measure(&start(server, &[])?, "S4", "fanout", params)?;
+        }
+    }
+    if !server.is_ours() {
+        return Ok(());
+    }
+    // S5: S1 (64 B) and S2 over Server-Sent Events
+    let running = start(server, &[])?;
+    for batch in [1, 16] {
+        let params = json!({"clients": clients, "size": 64, "batch": batch, "seconds": seconds,
+            "sse": "/events/chat"});
+        measure(&running, "S5", "fanout", params)?;
+    }
+    let mut params = latency;
+    params["sse"] = json!("/events/chat");
+    measure(&running, "S5-latency", "latency", params)?;
+    drop(running);
+    // S6: keepalive at scale, a ping every second
+    let running = start(
+        server,
+        &[("PING_INTERVAL_MS", "1000"), ("PONG_WAIT_MS", "5000")],
+    )?;
+    let params = json!({"clients": plan.keepalive, "seconds": plan.keepalive_seconds});
+    measure(&running, "S6", "keepalive", params)
+}
+
+#[allow(clippy::print_stdout)] // the table is this task's output
+pub(crate) fn run(args: &[String]) -> Result<(), String> {
+    let quick = args.iter().any(|a| a == "--quick");
+    let only: Vec<&str> = args
+        .iter()
+        .filter(|a| !a.starts_with("--"))
+        .map(String::as_str)
+        .collect();
+    let servers: Vec<Server> = SERVERS
+        .into_iter()
+        .filter(|s| only.is_empty() || only.iter().any(|o| s.name().contains(o)))
+        .collect();
+    let plan = if quick { Plan::quick() } else { Plan::full() };
+    install_toolchains(&servers)?;
+    let mut records = Vec::new();
+    for server in &servers {
+        eprintln!("bench: {}", server.name());
+        run_server(*server, &plan, &mut records)?;
+    }
+    let out_dir = if quick {
+        target_dir().join("bench")
+    } else {
+        project_root().join("bench/results")
+    };
+    std::fs::create_dir_all(&out_dir).map_err(|e| e.to_string())?;
+    let machine = crate::bench_report::machine();
+    let results = json!({"machine": machine, "quick": quick, "records": records});
+    let markdown = crate::bench_report::markdown(&results);
+    let svg = crate::bench_report::svg(&results);
+    let write = |file: &str, text: &str| {
+        std::fs::write(out_dir.join(file), text).map_err(|e| format!("{file}: {e}"))
+    };
+    write(
+        "results.json",
+        &serde_json::to_string_pretty(&results).map_err(|e| e.to_string())?,
+    )?;
+    write("results.md", &markdown)?;
+    write("plot.svg", &svg)?;
+    print!("{markdown}");
+    eprintln!(
+        "bench: wrote results.md, results.json and plot.svg to {}",
+        out_dir.display()
+    );
+    Ok(())
+}
