@@ -2,18 +2,18 @@
 //!
 //! warp 0.4 builds streaming bodies only through `warp::sse::reply`, whose encoder writes
 //! values raw (a CR in data, or a line break in a comment, forges fields). So our own encoder
-//! writes every event first, and [`to_warp_events`] hands warp only single-line values that
-//! are already safe: the bytes on the wire are the ones `sse-core` chose.
+//! writes every event, and [`to_warp_event`] hands warp each batch of already-encoded events
+//! as one comment that warp writes unchanged: the bytes on the wire are the ones `sse-core`
+//! chose, behind one empty comment line.
 
 use crate::{request, RequestParts};
 use bytes::Bytes;
-use futures_util::{stream, Stream, StreamExt};
+use futures_util::{Stream, StreamExt};
 use hub_core::{Hub, Rejection};
 use std::convert::Infallible;
 use std::pin::Pin;
 use std::sync::{Mutex, PoisonError};
 use std::task::{Context, Poll};
-use std::time::Duration;
 use warp::reply::Response;
 use warp::{Filter, Reply};
 
@@ -24,57 +24,21 @@ pub fn not_acceptable() -> Response {
     crate::rejection_response(Rejection::NotAcceptable)
 }
 
-/// Translates chunks written by `sse-core` (complete events and comments) into warp events
-/// that warp writes back byte for byte equivalent: every value warp sees is one line, and a
-/// space is put back after each colon (warp writes `name:value`).
-pub fn to_warp_events(chunk: &[u8]) -> Vec<warp::sse::Event> {
+/// Wraps a chunk written by `sse-core` (complete events and comments) in one warp event that
+/// warp writes back unchanged, after an empty comment line.
+///
+/// warp writes a comment as `:` + text + a line break, then ends the event with a blank line,
+/// and checks nothing. So the chunk goes in as the comment's text after a line break: on the
+/// wire come `:` and a line break (an empty comment, ignored by every parser), then the chunk's
+/// events byte for byte. The chunk never holds a CR (`sse-core` writes LF only) and ends every
+/// event with a blank line, so warp's closing blank line dispatches nothing. One warp event
+/// per chunk, however many events the chunk batches: no re-parsing, no per-event allocation.
+pub fn to_warp_event(chunk: &[u8]) -> warp::sse::Event {
     let text = String::from_utf8_lossy(chunk);
-    let mut events = Vec::new();
-    let mut current = warp::sse::Event::default();
-    let mut fields = false;
-    let mut data: Option<String> = None;
-    let mut flush =
-        |current: &mut warp::sse::Event, data: &mut Option<String>, fields: &mut bool| {
-            if std::mem::take(fields) {
-                let mut event = std::mem::take(current);
-                if let Some(d) = data.take() {
-                    event = event.data(d);
-                }
-                events.push(event);
-            }
-        };
-    for line in text.split('\n') {
-        if line.is_empty() {
-            flush(&mut current, &mut data, &mut fields);
-            continue;
-        }
-        if let Some(comment) = line.strip_prefix(':') {
-            flush(&mut current, &mut data, &mut fields);
-            current = warp::sse::Event::default().comment(comment);
-            fields = true;
-            flush(&mut current, &mut data, &mut fields);
-            continue;
-        }
-        let (name, value) = line.split_once(": ").unwrap_or((line, ""));
-        fields = true;
-        current = match name {
-            "event" => current.event(format!(" {value}")),
-            "id" => current.id(format!(" {value}")),
-            "retry" => current.retry(Duration::from_millis(value.parse().unwrap_or(0))),
-            "data" => {
-                let d = data.get_or_insert_with(String::new);
-                if !d.is_empty() {
-                    d.push('\n');
-                }
-                d.push(' ');
-                d.push_str(value);
-                current
-            }
-            _ => current,
-        };
-    }
-    flush(&mut current, &mut data, &mut fields);
-    events
+    let mut comment = String::with_capacity(text.len() + 1);
+    comment.push('\n');
+    comment.push_str(text.trim_end_matches('\n'));
+    warp::sse::Event::default().comment(comment)
 }
 
 /// warp wants a `Sync` stream; ours are only `Send`.
@@ -92,9 +56,8 @@ fn event_stream_reply<S>(chunks: S) -> Response
 where
     S: Stream<Item = Bytes> + Send + Unpin + 'static,
 {
-    let events = SyncStream(Mutex::new(chunks))
-        .flat_map(|chunk| stream::iter(to_warp_events(&chunk)))
-        .map(Ok::<_, Infallible>);
+    let events =
+        SyncStream(Mutex::new(chunks)).map(|chunk| Ok::<_, Infallible>(to_warp_event(&chunk)));
     let reply = warp::sse::reply(SyncStream(Mutex::new(Box::pin(events))));
     let mut response = reply.into_response();
     for (name, value) in sse_core::RESPONSE_HEADERS {

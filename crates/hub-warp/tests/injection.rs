@@ -1,4 +1,4 @@
-//! The warp path re-encodes our events through `warp::sse::Event`: random strings must still
+//! The warp path hands our encoded events to warp inside a `warp::sse::Event` comment: random strings must still
 //! arrive as exactly the intended event (checked with eventsource-stream, a WHATWG parser).
 #![allow(clippy::unwrap_used, missing_docs)]
 
@@ -28,11 +28,7 @@ fn nasty() -> impl Strategy<Value = String> {
 
 /// What warp writes for our chunk.
 fn through_warp(chunk: Bytes) -> Bytes {
-    let text: String = hub_warp::sse::to_warp_events(&chunk)
-        .iter()
-        .map(ToString::to_string)
-        .collect();
-    Bytes::from(text)
+    Bytes::from(hub_warp::sse::to_warp_event(&chunk).to_string())
 }
 
 fn parse(bytes: Bytes) -> Vec<eventsource_stream::Event> {
@@ -72,6 +68,30 @@ fn retry_and_heartbeat_pass_through() {
     let mut buf = BytesMut::new();
     sse_core::encode_retry(&mut buf, std::time::Duration::from_millis(2500));
     buf.extend_from_slice(b":\n\n");
-    let out = through_warp(buf.freeze());
-    assert_eq!(&out[..], b"retry:2500\n\n:\n\n");
+    let out = through_warp(buf.clone().freeze());
+    // our bytes exactly, behind one empty comment line
+    assert_eq!(&out[..], &[&b":\n"[..], &buf[..]].concat()[..]);
+    assert_eq!(&out[..], b":\nretry: 2500\n\n:\n\n");
+}
+
+#[test]
+fn a_batch_of_events_crosses_warp_as_one_chunk_unchanged() {
+    let mut buf = BytesMut::new();
+    for i in 0..5 {
+        Event::new()
+            .id(&i.to_string())
+            .unwrap()
+            .data(&format!("line {i}\nsecond"))
+            .encode(&mut buf);
+    }
+    let out = through_warp(buf.clone().freeze());
+    assert_eq!(&out[..], &[&b":\n"[..], &buf[..]].concat()[..]);
+    let parsed = parse(out);
+    assert_eq!(parsed.len(), 5);
+    for (i, e) in parsed.iter().enumerate() {
+        assert_eq!(
+            (e.id.as_str(), e.data.as_str()),
+            (i.to_string().as_str(), format!("line {i}\nsecond").as_str())
+        );
+    }
 }
