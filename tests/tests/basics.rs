@@ -127,6 +127,24 @@ async fn server_side_close_sends_code_and_reason_after_queued_messages(adapter: 
 }
 
 /// The adapter attaches the user taken from a request header to the client.
+async fn client_close_is_answered_with_the_same_code_then_the_connection_ends(adapter: Adapter) {
+    use hub_tests::raw::RawWs;
+    let server = Server::start(adapter).await;
+    let mut ws = RawWs::connect(server.addr, "/ws/echo").await;
+    ws.send(true, 0x1, b"hi", true).await;
+    let echo = ws.recv().await.expect("the echo");
+    assert_eq!(echo.payload, b"hi");
+    let mut close = 4000u16.to_be_bytes().to_vec();
+    close.extend_from_slice(b"done");
+    ws.send(true, 0x8, &close, true).await;
+    assert_eq!(
+        ws.expect_close().await,
+        4000,
+        "the reply echoes the client's code"
+    );
+    ws.expect_eof().await;
+}
+
 async fn metadata_attached_at_upgrade_reaches_the_handler(adapter: Adapter) {
     use hub_tests::bare::User;
 
@@ -205,6 +223,7 @@ async fn upgrade_from_an_axum_handler() {
 }
 
 hub_tests::conformance!(
+    client_close_is_answered_with_the_same_code_then_the_connection_ends,
     broadcast_reaches_every_client_in_order,
     broadcast_from_outside_a_handler_reaches_every_client,
     echo_replies_to_the_sender_only,

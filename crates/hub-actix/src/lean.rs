@@ -43,10 +43,7 @@ use actix_http::{h1, HttpMessage, Request};
 use actix_service::{fn_service, ServiceFactory};
 use actix_web::rt::net::TcpStream;
 use hub_core::{ConnectOptions, Hub, Rejection, RequestHead};
-use hub_tokio::{TokioTimer, WsTransport};
 use tokio::io::AsyncWriteExt;
-use tokio_tungstenite::tungstenite::protocol::Role;
-use tokio_tungstenite::WebSocketStream;
 
 /// A [`RequestHead`] over an actix-http request.
 #[derive(Debug)]
@@ -150,14 +147,7 @@ where
                 if io.write_all(head.as_bytes()).await.is_err() {
                     return Ok(());
                 }
-                let ws = WebSocketStream::from_partially_read(
-                    io,
-                    already_read,
-                    Role::Server,
-                    Some(config.tungstenite(&hub)),
-                )
-                .await;
-                hub.connect(WsTransport::new(ws), TokioTimer, options).await;
+                hub_tokio::serve_partially_read(hub, io, already_read, options, config).await;
                 Ok(())
             }
         },

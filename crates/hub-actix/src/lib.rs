@@ -52,9 +52,6 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use hub_core::{ConnectOptions, Hub, Rejection, RequestHead};
-use hub_tokio::{TokioTimer, WsTransport};
-use tokio_tungstenite::tungstenite::protocol::Role;
-use tokio_tungstenite::WebSocketStream;
 
 /// A [`RequestHead`] over an actix-web request.
 #[derive(Debug)]
@@ -147,9 +144,7 @@ pub fn upgrade_with(
     let (io, response_stream) = io::duplex(payload);
     let hub = hub.clone();
     actix_web::rt::spawn(async move {
-        let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(config.tungstenite(&hub)))
-            .await;
-        hub.connect(WsTransport::new(ws), TokioTimer, options).await;
+        hub_tokio::serve(hub, io, options, config).await;
     });
     HttpResponse::SwitchingProtocols()
         .upgrade("websocket")

@@ -8,7 +8,7 @@
 
 mod transport;
 
-pub use transport::{missed_notice, WsTransport};
+pub use transport::{missed_notice, Shim, WsTransport};
 
 use hub_core::{ConnectOptions, DisconnectReason, Hub, Timer};
 use std::pin::Pin;
@@ -72,9 +72,11 @@ impl WsConfig {
     /// The tungstenite configuration for a hub: these buffers plus the hub's message limit.
     pub fn tungstenite(&self, hub: &Hub) -> WebSocketConfig {
         let max = hub.config().max_message_size;
+        // tungstenite's frames (pongs, closes) go straight to the transport's own buffer,
+        // which `write_buffer_size` bounds
         WebSocketConfig::default()
             .read_buffer_size(self.read_buffer_size)
-            .write_buffer_size(self.write_buffer_size)
+            .write_buffer_size(0)
             .max_message_size(Some(max))
             .max_frame_size(Some(max))
     }
@@ -92,11 +94,33 @@ pub async fn serve<S>(
     config: WsConfig,
 ) -> DisconnectReason
 where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: AsyncRead + AsyncWrite + Unpin + 'static,
 {
-    let ws =
-        WebSocketStream::from_raw_socket(io, Role::Server, Some(config.tungstenite(&hub))).await;
-    hub.connect(WsTransport::new(ws), TokioTimer, options).await
+    serve_partially_read(hub, io, Vec::new(), options, config).await
+}
+
+/// [`serve`] for a socket the server already read past the request head: `already_read` holds
+/// those bytes, the start of the WebSocket stream.
+pub async fn serve_partially_read<S>(
+    hub: Hub,
+    io: S,
+    already_read: Vec<u8>,
+    options: ConnectOptions,
+    config: WsConfig,
+) -> DisconnectReason
+where
+    S: AsyncRead + AsyncWrite + Unpin + 'static,
+{
+    let tungstenite = Some(config.tungstenite(&hub));
+    let ws = WebSocketStream::from_partially_read(
+        Shim::new(io),
+        already_read,
+        Role::Server,
+        tungstenite,
+    )
+    .await;
+    let transport = WsTransport::new(ws, config.write_buffer_size);
+    hub.connect(transport, TokioTimer, options).await
 }
 
 /// Spawns [`serve`] on the current tokio runtime.
