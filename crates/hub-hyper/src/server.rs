@@ -18,14 +18,17 @@ pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// An HTTP/1 connection builder with a timer, so that hyper's `header_read_timeout` is really
 /// on ([`HANDSHAKE_TIMEOUT`]; without a timer hyper silently ignores it), and hyper's limit of
-/// 100 request headers (more → 431).
+/// 100 request headers (more → 431). Response bodies are flattened into one buffer per write
+/// (`writev(false)`): event streams send many small chunks, which one `write` carries more
+/// cheaply than a vectored write of chunk header, data and trailer.
 pub fn http1_builder() -> http1::Builder {
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(HANDSHAKE_TIMEOUT)
         .max_headers(100)
-        .max_buf_size(64 * 1024);
+        .max_buf_size(64 * 1024)
+        .writev(false);
     builder
 }
 

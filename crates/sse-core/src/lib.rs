@@ -14,6 +14,7 @@
 //! [`RESPONSE_HEADERS`] and the body.
 #![doc(test(attr(deny(warnings))))]
 
+mod cache;
 mod encode;
 mod member;
 mod negotiate;

@@ -110,7 +110,9 @@ impl Sink<Outgoing> for SseTransport {
     fn start_send(self: Pin<&mut Self>, item: Outgoing) -> Result<(), Self::Error> {
         let mut outbox = self.lock();
         match item {
-            Outgoing::Message { message, id } => encode_message(&mut outbox.bytes, id, &message),
+            Outgoing::Message { message, id } => {
+                crate::cache::encode_message_cached(&mut outbox.bytes, id, &message)
+            }
             Outgoing::Missed(missed) => encode_missed(&mut outbox.bytes, missed),
             Outgoing::Ping(_) => outbox.bytes.put_slice(HEARTBEAT),
             Outgoing::Close(_) => {
