@@ -33,10 +33,11 @@ tasks:
   autobahn [--bless] [--release]
               the Autobahn TestSuite cases (kosoku) against every example's /ws/echo; fails
               on any change from autobahn/expected.json (--bless rewrites it)
-  bench [--quick] [SERVER..]
+  bench [--quick] [SERVER..] | bench --report
               fan-out, latency, memory, slow-client, SSE and keepalive scenarios against every
               example and the baselines (floor, naive tokio-tungstenite, gorilla, node ws);
-              writes bench/results/ (--quick: tiny sizes, to target/bench/)
+              writes bench/results/ (--quick: tiny sizes, to target/bench/; --report:
+              rewrites results.md and plot.svg from results.json)
   fuzz [SECONDS]
               each cargo-fuzz target in fuzz/ for SECONDS (60), from the committed corpus;
               installs cargo-fuzz when missing (stable toolchain, RUSTC_BOOTSTRAP=1)
