@@ -284,3 +284,8 @@ where
 {
     ws.send(Message::text(text)).await.unwrap();
 }
+
+/// The README's examples, compiled as doc tests here, where every adapter is a dependency.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;

@@ -181,8 +181,3 @@ pub fn start_upgrade<B>(
     });
     Ok(accept)
 }
-
-/// The README's examples, compiled as doc tests.
-#[cfg(doctest)]
-#[doc = include_str!("../../../README.md")]
-struct ReadmeDoctests;
