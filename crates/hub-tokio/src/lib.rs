@@ -42,8 +42,10 @@ pub struct WsConfig {
     /// connection. tungstenite's default is 128 KiB, which costs ~137 kB per idle connection.
     /// Default: 256 bytes (about 2 kB per idle connection; large messages take more syscalls).
     pub read_buffer_size: usize,
-    /// Frames are collected up to this many bytes before a write to the socket; a flush writes
-    /// whatever is collected. Costs nothing while idle. Default: 64 KiB.
+    /// Outgoing frames collect in the transport's own buffer and leave in one write per flush;
+    /// past this many bytes the transport pushes back until the socket takes them. The buffer
+    /// is freed whenever it has been written out, so it costs nothing while idle. Default:
+    /// 64 KiB.
     pub write_buffer_size: usize,
 }
 
@@ -69,7 +71,9 @@ impl WsConfig {
         self
     }
 
-    /// The tungstenite configuration for a hub: these buffers plus the hub's message limit.
+    /// The tungstenite configuration for a hub: the read buffer and the hub's message limit.
+    /// tungstenite buffers no writes (`write_buffer_size` 0): its frames go straight to the
+    /// transport's own buffer, which [`Self::write_buffer_size`] bounds.
     pub fn tungstenite(&self, hub: &Hub) -> WebSocketConfig {
         let max = hub.config().max_message_size;
         // tungstenite's frames (pongs, closes) go straight to the transport's own buffer,
