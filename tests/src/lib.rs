@@ -4,6 +4,7 @@
 
 pub mod bare;
 pub mod raw;
+pub mod redis;
 pub mod sse;
 
 pub use example_common::{App, Settings};

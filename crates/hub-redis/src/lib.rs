@@ -10,9 +10,12 @@
 //! connection, which Redis keeps in order.
 //!
 //! **When Redis is down** local delivery goes on unchanged. Cross-node delivery is
-//! at-most-once, like socket.io's Redis adapter: what cannot be published is counted
-//! ([`BackplaneStats::publish_failed`], [`BackplaneStats::dropped`]) and lost to the other
-//! nodes. The connection (redis-rs's `ConnectionManager` over RESP3, chosen because it
+//! at-most-once, in order, like socket.io's Redis adapter with a bounded buffer: broadcasts wait
+//! in an outbox of [`RedisConfig::buffer`] messages while the publisher retries; one whose
+//! attempt fails (connection refused, or no answer within a second) is counted in
+//! [`BackplaneStats::publish_failed`] and lost to the other nodes, one that finds the outbox
+//! full in [`BackplaneStats::dropped`]. What is still waiting when Redis returns goes out
+//! first, then the rest. The connection (redis-rs's `ConnectionManager` over RESP3, chosen because it
 //! reconnects on its own, with backoff, and resubscribes) comes back by itself; a probe every
 //! [`RedisConfig::probe_interval`] makes sure it tries even when nothing is being published.
 //!

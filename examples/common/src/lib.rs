@@ -9,7 +9,9 @@
 //! - `GET /events/chat`: Server-Sent Events subscription to the chat hub; with its history of
 //!   the last [`CHAT_HISTORY`] messages a reconnecting `EventSource` resumes where it left.
 //! - env `HOST` (127.0.0.1), `PORT` (8080), `ALLOWED_ORIGINS` (comma-separated; switches the
-//!   origin policy to that list), `PING_INTERVAL_MS` (54000), `PONG_WAIT_MS` (60000).
+//!   origin policy to that list), `PING_INTERVAL_MS` (54000), `PONG_WAIT_MS` (60000),
+//!   `REDIS_URL` (unset: the in-memory hub; set: the chat is shared through Redis with every
+//!   server on it, whatever its framework).
 //! - Ctrl-C: every client gets 1001, event streams end, the process exits.
 
 use hub_core::{Hub, HubConfig, OriginPolicy};
@@ -46,6 +48,8 @@ pub struct Settings {
     pub ping_interval: Duration,
     /// `PONG_WAIT_MS`.
     pub pong_wait: Duration,
+    /// `REDIS_URL`, if set: the chat hub joins the cluster of every server with the same Redis.
+    pub redis_url: Option<String>,
 }
 
 impl Default for Settings {
@@ -56,12 +60,14 @@ impl Default for Settings {
             allowed_origins: None,
             ping_interval: defaults.ping_interval,
             pong_wait: defaults.pong_wait,
+            redis_url: None,
         }
     }
 }
 
 impl Settings {
-    /// Reads `HOST`, `PORT`, `ALLOWED_ORIGINS`, `PING_INTERVAL_MS` and `PONG_WAIT_MS`.
+    /// Reads `HOST`, `PORT`, `ALLOWED_ORIGINS`, `PING_INTERVAL_MS`, `PONG_WAIT_MS` and
+    /// `REDIS_URL`.
     ///
     /// # Errors
     /// A message naming the variable that does not parse.
@@ -89,6 +95,7 @@ impl Settings {
                 .map_err(|_| format!("HOST: not an IP address: {host:?}"))?
         };
         settings.addr = SocketAddr::new(ip, port);
+        settings.redis_url = var("REDIS_URL").filter(|url| !url.is_empty());
         if let Some(list) = var("ALLOWED_ORIGINS") {
             let origins: Vec<String> = list
                 .split(',')
@@ -163,6 +170,19 @@ impl App {
         Self { chat, echo, sse }
     }
 
+    /// Joins the chat hub to every server on the Redis at `url` (`hub_redis`, channel
+    /// `hub:chat`). Call it inside the tokio runtime.
+    ///
+    /// # Errors
+    /// A URL that does not parse.
+    pub fn join_cluster(
+        &self,
+        url: &str,
+    ) -> Result<std::sync::Arc<hub_redis::RedisBackplane>, String> {
+        hub_redis::attach(&self.chat, url, hub_redis::RedisConfig::new("chat"))
+            .map_err(|e| e.to_string())
+    }
+
     /// Starts the hubs' graceful shutdown: 1001 to every client, event streams end, later
     /// upgrades get 503. Call it before the server drains its in-flight requests.
     pub fn begin_shutdown(&self) {
@@ -216,8 +236,9 @@ pub async fn shut_down(hub: &Hub) {
     }
 }
 
-/// What every example's `main` does first: logging, settings from the environment, the
-/// listening socket and the hubs. On failure it prints why and returns the exit code to end with.
+/// What every example's `main` does first, inside its runtime: logging, settings from the
+/// environment, the listening socket, the hubs, and with `REDIS_URL` the chat's backplane. On
+/// failure it prints why and returns the exit code to end with.
 ///
 /// # Errors
 /// The exit code: 2 for a configuration error, 1 if the address cannot be bound.
@@ -231,9 +252,17 @@ pub fn startup(name: &str) -> Result<(std::net::TcpListener, App), std::process:
         eprintln!("cannot listen on {}: {error}", settings.addr);
         std::process::ExitCode::FAILURE
     })?;
+    let app = App::new(settings.hub_config());
+    if let Some(url) = &settings.redis_url {
+        app.join_cluster(url).map_err(|error| {
+            eprintln!("REDIS_URL: {error}");
+            std::process::ExitCode::from(2)
+        })?;
+        tracing::info!("the chat is shared with every server on the same Redis ({url})");
+    }
     let addr = listener.local_addr().unwrap_or(settings.addr);
     tracing::info!("{name} listening on http://{addr}/");
-    Ok((listener, App::new(settings.hub_config())))
+    Ok((listener, app))
 }
 
 /// A std listener as a tokio one.
