@@ -6,6 +6,7 @@
 // with no loss and no duplicate; a page from another origin is refused under ALLOWED_ORIGINS.
 // Then independent clients (Node ws and eventsource, Python websockets and httpx-sse) make
 // round trips against the first example, so the project is not only tested by its own client.
+// Last, the examples run together as one cluster through Redis (cluster.mjs).
 
 import { chromium } from 'playwright-core';
 import { spawn } from 'node:child_process';
@@ -14,6 +15,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { nodeClients } from './clients.mjs';
+import { cluster } from './cluster.mjs';
 
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const WAIT = { timeout: 15000 };
@@ -208,5 +210,8 @@ for (const binary of binaries) {
   await stop(server);
 }
 await browser.close();
+const joined = await cluster(binaries, { start, stop, freePort });
+passed += joined.passed;
+failed += joined.failed;
 console.log(`e2e: ${passed} passed, ${failed} failed`);
 process.exit(failed === 0 ? 0 : 1);
