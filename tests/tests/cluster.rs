@@ -8,6 +8,7 @@
 use futures_util::SinkExt;
 use hub_redis::BackplaneState;
 use hub_tests::redis::RedisServer;
+use hub_tests::sse::SseClient;
 use hub_tests::{connect, next_text, wait_hub, Adapter, Server, GUARD};
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
@@ -136,4 +137,142 @@ async fn redis_down_keeps_local_delivery_and_a_restart_restores_cross_node_withi
     eprintln!("cross-node delivery back {recovered:?} after Redis restarted");
     assert!(recovered < Duration::from_secs(2), "took {recovered:?}");
     assert!(a_backplane.stats().disconnects >= 1);
+}
+
+const ACCEPT: (&str, &str) = ("accept", "text/event-stream");
+
+/// `(id, data)` of the next `n` events.
+async fn events(client: &mut SseClient, n: usize) -> Vec<(u64, String)> {
+    let mut out = Vec::new();
+    for _ in 0..n {
+        let e = client.next().await;
+        assert_eq!(e.event, "message", "{e:?}");
+        out.push((e.id.parse().unwrap(), e.data));
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_resumes_on_another_node_with_last_event_id_without_loss() {
+    let Some(redis) = RedisServer::start().await else {
+        return;
+    };
+    let (a, _) = node(Adapter::Hyper, &redis).await;
+    let (b, _) = node(Adapter::Actix, &redis).await;
+    let (c, _) = node(Adapter::Warp, &redis).await;
+    // a control subscriber on C sees the cluster's order and ids
+    let mut control = SseClient::get(c.addr, "/events/chat", &[ACCEPT]).await;
+    let mut first = SseClient::get(a.addr, "/events/chat", &[ACCEPT]).await;
+    wait_hub(&c.app.chat, "the control", |h| h.client_count() == 1).await;
+    wait_hub(&a.app.chat, "the subscriber", |h| h.client_count() == 1).await;
+    // broadcasts from all three nodes
+    let hubs = [&a.app.chat, &b.app.chat, &c.app.chat];
+    for i in 0..12 {
+        hubs[i % 3].broadcast(format!("m{i}"));
+    }
+    let seen = events(&mut first, 5).await;
+    drop(first); // gone after 5 events, the rest unread
+    wait_hub(&a.app.chat, "the subscriber to leave", |h| {
+        h.client_count() == 0
+    })
+    .await;
+    for i in 12..18 {
+        hubs[i % 3].broadcast(format!("m{i}"));
+    }
+    let all = events(&mut control, 18).await;
+    let mut texts: Vec<_> = all.iter().map(|(_, d)| d.clone()).collect();
+    texts.sort_by_key(|t| t[1..].parse::<u32>().unwrap());
+    assert_eq!(
+        texts,
+        (0..18).map(|i| format!("m{i}")).collect::<Vec<_>>(),
+        "the control got every broadcast once"
+    );
+    assert!(all.windows(2).all(|w| w[0].0 < w[1].0), "ids increase");
+    for (n, hub) in hubs.iter().enumerate() {
+        let sent: Vec<_> = all
+            .iter()
+            .filter(|(_, d)| d[1..].parse::<usize>().unwrap() % 3 == n)
+            .map(|(_, d)| d[1..].parse::<usize>().unwrap())
+            .collect();
+        assert!(sent.windows(2).all(|w| w[0] < w[1]), "node {n}'s in order");
+        // the publisher counts a batch when Redis's reply is in, just after the messages
+        let published = |h: &hub_core::Hub| h.stats().backplane.map(|b| b.published);
+        tokio::time::timeout(GUARD, async {
+            let mut tick = tokio::time::interval(Duration::from_millis(1));
+            while published(hub) != Some(6) {
+                tick.tick().await;
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("node {n} published {:?}", published(hub)));
+        let bp = hub.stats().backplane.unwrap();
+        assert_eq!(bp.state, BackplaneState::Up);
+        assert_eq!(bp.publish_failed + bp.dropped + bp.local_only, 0);
+    }
+    assert_eq!(
+        seen,
+        all[..5],
+        "node A gave the cluster's ids, in its order"
+    );
+
+    // resume on B (actix) from A's last id: exactly the rest, same ids
+    let last = seen[4].0.to_string();
+    let mut resumed = SseClient::get(
+        b.addr,
+        "/events/chat",
+        &[ACCEPT, ("last-event-id", last.as_str())],
+    )
+    .await;
+    assert_eq!(events(&mut resumed, 13).await, all[5..]);
+    // and a WebSocket client on C (warp) resuming from the 9th id
+    let mut ws = connect(&c.url(&format!("/ws/chat?last_event_id={}", all[8].0))).await;
+    for (_, data) in &all[9..] {
+        assert_eq!(&next_text(&mut ws).await, data);
+    }
+    // both then get what comes next, once
+    wait_hub(&b.app.chat, "the resumed", |h| h.client_count() == 1).await;
+    wait_hub(&c.app.chat, "the control and ws", |h| h.client_count() == 2).await;
+    a.app.chat.broadcast("after");
+    let (_, data) = events(&mut resumed, 1).await.remove(0);
+    assert_eq!(data, "after");
+    assert_eq!(next_text(&mut ws).await, "after");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_joins_late_serves_resumes_from_the_clusters_history() {
+    let Some(redis) = RedisServer::start().await else {
+        return;
+    };
+    let (a, _) = node(Adapter::Warp, &redis).await;
+    let mut control = SseClient::get(a.addr, "/events/chat", &[ACCEPT]).await;
+    wait_hub(&a.app.chat, "the control", |h| h.client_count() == 1).await;
+    for i in 0..5 {
+        a.app.chat.broadcast(format!("m{i}"));
+    }
+    let all = events(&mut control, 5).await;
+    // B starts now: it never saw m0..m4 go by
+    let (b, _) = node(Adapter::Hyper, &redis).await;
+    let from = all[1].0.to_string();
+    let mut late = SseClient::get(
+        b.addr,
+        "/events/chat",
+        &[ACCEPT, ("last-event-id", from.as_str())],
+    )
+    .await;
+    assert_eq!(events(&mut late, 3).await, all[2..]);
+    // an id issued a moment ago, not here yet (here: newer than any): the client waits for
+    // what follows it, rather than being told it missed something
+    let ahead = (all[4].0 + 1).to_string();
+    let mut waiting = SseClient::get(
+        b.addr,
+        "/events/chat",
+        &[ACCEPT, ("last-event-id", ahead.as_str())],
+    )
+    .await;
+    wait_hub(&b.app.chat, "both", |h| h.client_count() == 2).await;
+    b.app.chat.broadcast("next");
+    let (id, data) = events(&mut waiting, 1).await.remove(0);
+    assert_eq!(data, "next", "no missed event, no replay");
+    assert!(id > all[4].0);
+    assert_eq!(events(&mut late, 1).await, vec![(id, "next".to_string())]);
 }

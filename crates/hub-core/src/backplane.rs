@@ -4,12 +4,83 @@ use crate::hub::Hub;
 use crate::message::Message;
 
 /// Where every [`Hub::broadcast`] goes. The default, [`LocalOnly`], delivers to this process's
-/// clients. A cross-node backplane (e.g. Redis pub/sub) publishes to its transport, delivers
-/// locally with [`Hub::deliver_local_with`], and calls it for messages from other nodes.
+/// clients with ids from the hub's own history. A cross-node backplane (e.g. Redis) carries
+/// the broadcast to every node, its own included, and delivers it there with the id it was
+/// given across the cluster ([`Hub::deliver_with_id`]), so every node's history holds the
+/// same ids in the same order and a client can resume on any node.
 pub trait Backplane: Send + Sync + 'static {
-    /// Fans out the message that `build` makes from its history id (if the hub keeps a
-    /// history); returns how many local clients had it queued. `build` is called once.
-    fn broadcast(&self, hub: &Hub, build: &mut dyn FnMut(Option<u64>) -> Message) -> usize;
+    /// Fans out `message`; returns how many local clients had it queued now (0 when local
+    /// delivery waits for the message to come back from the cluster).
+    fn broadcast(&self, hub: &Hub, message: Broadcast) -> usize;
+
+    /// The backplane's state and counters, shown in [`Hub::stats`]. `None` for none.
+    fn stats(&self) -> Option<BackplaneStats> {
+        None
+    }
+
+    /// Whether `id`, newer than anything this node has recorded, may have been issued by
+    /// another node and still be on its way here. A client resuming from such an id waits for
+    /// the messages after it instead of being told it missed some.
+    fn may_arrive(&self, id: u64) -> bool {
+        let _ = id;
+        false
+    }
+}
+
+/// A broadcast handed to a [`Backplane`]: a message, or a builder that puts the message's id
+/// into its payload ([`Hub::broadcast_with`]).
+pub struct Broadcast {
+    kind: Kind,
+}
+
+enum Kind {
+    Ready(Message),
+    Build(Box<dyn FnMut(Option<u64>) -> Message + Send>),
+}
+
+impl Broadcast {
+    /// A broadcast of `message` as it is.
+    pub fn ready(message: Message) -> Self {
+        Self {
+            kind: Kind::Ready(message),
+        }
+    }
+
+    /// A broadcast whose payload `build` makes from the message's id. `build` may be called
+    /// more than once (a backplane may need a second id); only the last message is sent.
+    pub fn build(build: impl FnMut(Option<u64>) -> Message + Send + 'static) -> Self {
+        Self {
+            kind: Kind::Build(Box::new(build)),
+        }
+    }
+
+    /// Whether the payload depends on the id.
+    pub fn needs_id(&self) -> bool {
+        matches!(self.kind, Kind::Build(_))
+    }
+
+    /// The message to send under `id` (`None`: without one).
+    pub fn message(&mut self, id: Option<u64>) -> Message {
+        match &mut self.kind {
+            Kind::Ready(message) => message.clone(),
+            Kind::Build(build) => build(id),
+        }
+    }
+}
+
+impl std::fmt::Debug for Broadcast {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.kind {
+            Kind::Ready(message) => f.debug_tuple("Broadcast::Ready").field(message).finish(),
+            Kind::Build(_) => f.write_str("Broadcast::Build(..)"),
+        }
+    }
+}
+
+impl From<Message> for Broadcast {
+    fn from(message: Message) -> Self {
+        Self::ready(message)
+    }
 }
 
 /// In-memory fan-out to the clients of this process only.
@@ -17,7 +88,55 @@ pub trait Backplane: Send + Sync + 'static {
 pub struct LocalOnly;
 
 impl Backplane for LocalOnly {
-    fn broadcast(&self, hub: &Hub, build: &mut dyn FnMut(Option<u64>) -> Message) -> usize {
-        hub.deliver_local_with(build)
+    fn broadcast(&self, hub: &Hub, message: Broadcast) -> usize {
+        hub.deliver_local(message)
+    }
+}
+
+/// Whether a backplane is connected to the rest of the cluster.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum BackplaneState {
+    /// Not yet connected.
+    #[default]
+    Connecting,
+    /// Connected: cross-node delivery works.
+    Up,
+    /// Connection lost; reconnecting. Local delivery goes on.
+    Down,
+}
+
+/// A backplane's state and counters, part of [`crate::Stats`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BackplaneStats {
+    /// The connection's state.
+    pub state: BackplaneState,
+    /// Broadcasts of this node the cluster took.
+    pub published: u64,
+    /// Broadcasts the cluster did not take (it was down or slow): delivered here only,
+    /// without an id, and lost to the other nodes.
+    pub publish_failed: u64,
+    /// Broadcasts delivered here only because too many were waiting to be published.
+    pub dropped: u64,
+    /// Broadcasts delivered here only because the backplane was not connected.
+    pub local_only: u64,
+    /// Broadcasts of other nodes delivered to this node's clients.
+    pub received: u64,
+    /// Broadcasts fetched from the cluster's history after a reconnect, that this node had
+    /// missed while it was cut off.
+    pub caught_up: u64,
+    /// Messages from the cluster that could not be read.
+    pub malformed: u64,
+    /// Times the connection was lost.
+    pub disconnects: u64,
+}
+
+impl BackplaneStats {
+    /// All counters zero, in `state`; backplanes fill in the rest.
+    pub fn new(state: BackplaneState) -> Self {
+        Self {
+            state,
+            ..Self::default()
+        }
     }
 }

@@ -9,6 +9,7 @@ use futures_util::task::AtomicWaker;
 use std::any::Any;
 use std::collections::VecDeque;
 use std::fmt;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 
 /// A client's id, unique within its hub and never reused.
@@ -74,6 +75,9 @@ pub(crate) struct Shared {
     pub(crate) capacity: usize,
     pub(crate) data: Option<Box<dyn Any + Send + Sync>>,
     pub(crate) kind: ClientKind,
+    /// Broadcasts with ids up to this one are not for this client: it resumed from an id
+    /// issued by another node before this node had it.
+    pub(crate) resume_after: AtomicU64,
 }
 
 impl Shared {

@@ -25,6 +25,9 @@ pub struct Missed {
 pub(crate) struct History {
     capacity: usize,
     next_id: u64,
+    /// Messages up to this id may be gone: evicted from the ring, or (for ids given
+    /// elsewhere) issued before this history started.
+    forgotten: u64,
     ring: VecDeque<(u64, Message)>,
 }
 
@@ -33,6 +36,7 @@ impl History {
         Self {
             capacity,
             next_id: 1,
+            forgotten: 0,
             ring: VecDeque::with_capacity(capacity.min(1024)),
         }
     }
@@ -42,55 +46,56 @@ impl History {
         self.next_id
     }
 
+    /// The newest id recorded (0: none yet).
+    pub(crate) fn newest(&self) -> u64 {
+        self.next_id - 1
+    }
+
     /// Assigns the next id to `message` and remembers it.
     pub(crate) fn record(&mut self, message: &Message) -> u64 {
         let id = self.next_id;
         self.next_id += 1;
         if self.ring.len() == self.capacity {
-            self.ring.pop_front();
+            if let Some((evicted, _)) = self.ring.pop_front() {
+                self.forgotten = evicted;
+            }
         }
         self.ring.push_back((id, message.clone()));
         id
     }
 
+    /// Remembers `message` under `id`, given elsewhere (ids may be sparse); `false` (and
+    /// nothing recorded) when `id` is not above the newest.
+    pub(crate) fn record_at(&mut self, id: u64, message: &Message) -> bool {
+        if id < self.next_id || id == u64::MAX {
+            return false;
+        }
+        if self.ring.is_empty() {
+            // whatever came before the first id seen here is unknown to this history
+            self.forgotten = self.forgotten.max(id - 1);
+        }
+        self.next_id = id;
+        self.record(message);
+        true
+    }
+
     /// What a client that last saw `last` has missed.
     pub(crate) fn since(&self, last: u64) -> Replay {
-        let newest = self.next_id - 1;
-        let oldest = self.ring.front().map(|(id, _)| *id);
-        let all = || self.ring.iter().cloned().collect::<VecDeque<_>>();
-        if last > newest {
-            // An id this hub never issued (e.g. from before a restart): everything may be lost.
+        let first_available = self.ring.front().map(|(id, _)| *id);
+        if last > self.newest() || last < self.forgotten {
+            // too old, or an id this hub never issued (e.g. from before a restart)
             return Replay {
-                messages: all(),
+                messages: self.ring.iter().cloned().collect(),
                 missed: Some(Missed {
                     last_event_id: last,
-                    first_available: oldest,
+                    first_available,
                 }),
             };
         }
-        match oldest {
-            Some(oldest) if last + 1 < oldest => Replay {
-                messages: all(),
-                missed: Some(Missed {
-                    last_event_id: last,
-                    first_available: Some(oldest),
-                }),
-            },
-            Some(oldest) => {
-                let skip = usize::try_from(last + 1 - oldest).unwrap_or(usize::MAX);
-                Replay {
-                    messages: self.ring.iter().skip(skip).cloned().collect(),
-                    missed: None,
-                }
-            }
-            None if last < newest => Replay {
-                messages: VecDeque::new(),
-                missed: Some(Missed {
-                    last_event_id: last,
-                    first_available: None,
-                }),
-            },
-            None => Replay::default(),
+        let skip = self.ring.partition_point(|(id, _)| *id <= last);
+        Replay {
+            messages: self.ring.iter().skip(skip).cloned().collect(),
+            missed: None,
         }
     }
 }
@@ -130,6 +135,37 @@ mod tests {
         let future = h.since(100);
         assert_eq!(future.missed.map(|m| m.last_event_id), Some(100));
         assert_eq!(ids(&future), vec![4, 5, 6, 7, 8]);
+    }
+
+    #[test]
+    fn ids_given_elsewhere_are_sparse_and_increasing() {
+        let mut h = History::new(3);
+        assert!(h.record_at(1_000, &Message::text("a")));
+        assert!(h.record_at(1_007, &Message::text("b")));
+        assert!(!h.record_at(1_007, &Message::text("again")), "not twice");
+        assert!(
+            !h.record_at(999, &Message::text("older")),
+            "not out of order"
+        );
+        assert!(h.record_at(2_000, &Message::text("c")));
+        assert_eq!(h.newest(), 2_000);
+        assert_eq!(ids(&h.since(1_000)), vec![1_007, 2_000]);
+        assert!(h.since(1_000).missed.is_none());
+        // an id between two recorded ones (never issued) still resumes after it
+        assert_eq!(ids(&h.since(1_003)), vec![1_007, 2_000]);
+        assert!(h.record_at(2_001, &Message::text("d")));
+        // 1_000 left the ring, but a client that saw it has missed nothing
+        assert_eq!(ids(&h.since(1_000)), vec![1_007, 2_000, 2_001]);
+        assert!(h.since(1_000).missed.is_none());
+        let old = h.since(999);
+        assert_eq!(ids(&old), vec![1_007, 2_000, 2_001]);
+        assert_eq!(old.missed.map(|m| m.first_available), Some(Some(1_007)));
+        // before the first id this history saw: unknown, so reported as missed
+        assert!(History::new(3).since(0).missed.is_none());
+        let mut late = History::new(3);
+        late.record_at(500, &Message::text("x"));
+        assert!(late.since(499).missed.is_none());
+        assert!(late.since(400).missed.is_some());
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The hub: registry, broadcast, handler, upgrade acceptance, shutdown.
 
-use crate::backplane::{Backplane, LocalOnly};
+use crate::backplane::{Backplane, Broadcast, LocalOnly};
 use crate::client::{Client, ClientId, CloseRequest, Push, Shared};
 use crate::config::HubConfig;
 use crate::driver::Connection;
@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
 
 /// An inbound message and the client that sent it (Kashvi's `ws.Message`).
 #[derive(Clone, Debug)]
@@ -132,6 +132,25 @@ pub struct Hub {
     pub(crate) inner: Arc<HubInner>,
 }
 
+/// A handle that does not keep its hub alive, for tasks the hub itself owns (a backplane's).
+#[derive(Clone)]
+pub struct WeakHub {
+    inner: Weak<HubInner>,
+}
+
+impl WeakHub {
+    /// The hub, if it still exists.
+    pub fn upgrade(&self) -> Option<Hub> {
+        self.inner.upgrade().map(|inner| Hub { inner })
+    }
+}
+
+impl fmt::Debug for WeakHub {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("WeakHub")
+    }
+}
+
 impl Default for Hub {
     fn default() -> Self {
         Self::new()
@@ -210,15 +229,17 @@ impl Hub {
     /// backplane. Never blocks and never waits for a client; a client whose queue is full is
     /// evicted. The payload is shared by every recipient, not copied.
     ///
-    /// Returns how many local clients had the message queued.
+    /// Returns how many local clients had the message queued now (with a cross-node
+    /// backplane, 0: local clients get it when it comes back from the cluster with its id).
     pub fn broadcast(&self, message: impl Into<Message>) -> usize {
-        let message = message.into();
-        self.broadcast_with(|_| message)
+        self.broadcast_outgoing(Broadcast::ready(message.into()))
     }
 
     /// As [`Hub::broadcast`], building the message from its history id, so the application
     /// can put the id in the payload (WebSocket clients have no `id:` field; see the README's
-    /// "Resume" section). The id is `None` when the hub keeps no history.
+    /// "Resume" section). The id is `None` when the hub keeps no history, or when a cross-node
+    /// backplane delivers the message to this node only (it is down). A backplane may call
+    /// `build` again with another id; only the last message is sent.
     ///
     /// ```
     /// use hub_core::{Hub, HubConfig, Message};
@@ -228,7 +249,14 @@ impl Hub {
     ///     Message::text(format!(r#"{{"id":{},"score":"2-1"}}"#, id.unwrap_or(0)))
     /// });
     /// ```
-    pub fn broadcast_with(&self, build: impl FnOnce(Option<u64>) -> Message) -> usize {
+    pub fn broadcast_with(
+        &self,
+        build: impl FnMut(Option<u64>) -> Message + Send + 'static,
+    ) -> usize {
+        self.broadcast_outgoing(Broadcast::build(build))
+    }
+
+    fn broadcast_outgoing(&self, message: Broadcast) -> usize {
         Counters::add(&self.inner.counters.broadcasts, 1);
         let backplane = self
             .inner
@@ -236,33 +264,57 @@ impl Hub {
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
-        let mut build = Some(build);
-        backplane.broadcast(self, &mut |id| match build.take() {
-            Some(build) => build(id),
-            None => Message::text(""),
-        })
+        backplane.broadcast(self, message)
     }
 
-    /// Queues a message for every client connected to this process, bypassing the backplane.
-    pub fn deliver_local(&self, message: Message) -> usize {
-        let mut message = Some(message);
-        self.deliver_local_with(&mut |_| message.take().unwrap_or_else(|| Message::text("")))
-    }
-
-    /// Records the message that `build` makes in the history (assigning its id) and queues it
-    /// for every client connected to this process, bypassing the backplane. Backplanes call
-    /// this for local delivery and for messages that arrive from other nodes.
-    pub fn deliver_local_with(&self, build: &mut dyn FnMut(Option<u64>) -> Message) -> usize {
+    /// Records `message` in the history under the hub's next id and queues it for every
+    /// client connected to this process, bypassing the backplane ([`LocalOnly`] does this).
+    pub fn deliver_local(&self, message: impl Into<Broadcast>) -> usize {
+        let mut message = message.into();
         match &self.inner.history {
-            None => self.fan_out(None, &build(None)),
+            None => self.fan_out(None, &message.message(None)),
             Some(history) => {
                 // Held across the fan-out: ids reach every client in increasing order.
                 let mut history = history.lock().unwrap_or_else(PoisonError::into_inner);
-                let message = build(Some(history.peek_id()));
+                let message = message.message(Some(history.peek_id()));
                 let id = history.record(&message);
                 self.fan_out(Some(id), &message)
             }
         }
+    }
+
+    /// Records `message` in the history under `id`, an id given across the cluster, and
+    /// queues it for every client connected to this process. Ids must increase: one not
+    /// above the newest recorded is not delivered again (`None`).
+    pub fn deliver_with_id(&self, id: u64, message: Message) -> Option<usize> {
+        match &self.inner.history {
+            None => Some(self.fan_out(Some(id), &message)),
+            Some(history) => {
+                let mut history = history.lock().unwrap_or_else(PoisonError::into_inner);
+                history
+                    .record_at(id, &message)
+                    .then(|| self.fan_out(Some(id), &message))
+            }
+        }
+    }
+
+    /// Records `message` under `id` in the history without sending it to anyone: a node
+    /// joining a cluster fills its history so clients can resume on it. `false` when `id` is
+    /// not above the newest recorded (or there is no history).
+    pub fn remember(&self, id: u64, message: Message) -> bool {
+        self.inner.history.as_ref().is_some_and(|history| {
+            history
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .record_at(id, &message)
+        })
+    }
+
+    /// Queues `message` for every client connected to this process without an id and without
+    /// recording it: a backplane cut off from its cluster delivers this way, since it cannot
+    /// give the message an id the cluster agrees on.
+    pub fn deliver_without_id(&self, message: Message) -> usize {
+        self.fan_out(None, &message)
     }
 
     fn fan_out(&self, id: Option<u64>, message: &Message) -> usize {
@@ -275,6 +327,9 @@ impl Hub {
                 .read()
                 .unwrap_or_else(PoisonError::into_inner);
             for client in registry.values() {
+                if id.is_some_and(|id| id <= client.resume_after.load(Ordering::Relaxed)) {
+                    continue; // resuming from a later id than this node had: seen already
+                }
                 match client.push(id, message.clone()) {
                     Push::Queued { .. } => queued += 1,
                     // the message that found the queue full is lost to that client too
@@ -325,7 +380,24 @@ impl Hub {
 
     /// A snapshot of the counters.
     pub fn stats(&self) -> Stats {
-        Stats::read(&self.inner.counters, self.client_count())
+        let mut stats = Stats::read(&self.inner.counters, self.client_count());
+        stats.backplane = self.backplane().stats();
+        stats
+    }
+
+    /// A handle that does not keep the hub alive.
+    pub fn downgrade(&self) -> WeakHub {
+        WeakHub {
+            inner: Arc::downgrade(&self.inner),
+        }
+    }
+
+    fn backplane(&self) -> Arc<dyn Backplane> {
+        self.inner
+            .backplane
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// Resolves at the next change of the registry (a client joined or left) or of the hub's
@@ -433,6 +505,7 @@ impl Hub {
             capacity: self.inner.config.queue_capacity,
             data,
             kind,
+            resume_after: AtomicU64::new(0),
         });
         self.inner.live.fetch_add(1, Ordering::SeqCst);
         let mut replay = Replay::default();
@@ -444,6 +517,11 @@ impl Hub {
                 .map(|h| h.lock().unwrap_or_else(PoisonError::into_inner));
             if let (Some(history), Some(last)) = (&history, last_event_id) {
                 replay = history.since(last);
+                if last > history.newest() && self.backplane().may_arrive(last) {
+                    // issued by another node and not here yet: wait for what follows it
+                    replay = Replay::default();
+                    shared.resume_after.store(last, Ordering::Relaxed);
+                }
             }
             let mut registry = self
                 .inner

@@ -41,14 +41,14 @@ mod origin;
 mod stats;
 mod transport;
 
-pub use backplane::{Backplane, LocalOnly};
+pub use backplane::{Backplane, BackplaneState, BackplaneStats, Broadcast, LocalOnly};
 pub use client::{Client, ClientId};
 pub use config::HubConfig;
 pub use driver::Connection;
 pub use error::SendError;
 pub use handshake::{Accept, Rejection, RequestHead};
 pub use history::Missed;
-pub use hub::{Hub, Inbound};
+pub use hub::{Hub, Inbound, WeakHub};
 pub use message::{CloseCode, CloseFrame, Message, Text};
 pub use notify::Changed;
 pub use options::{ClientKind, ConnectOptions, Liveness};

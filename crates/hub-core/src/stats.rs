@@ -112,6 +112,8 @@ pub struct Stats {
     pub broadcasts: u64,
     /// Upgrades refused (bad request, origin, shutdown).
     pub rejected_upgrades: u64,
+    /// The backplane's state and counters, when it has any (a cross-node one).
+    pub backplane: Option<crate::BackplaneStats>,
 }
 
 impl Stats {
@@ -141,6 +143,7 @@ impl Stats {
             dropped: c.dropped.load(Relaxed),
             broadcasts: c.broadcasts.load(Relaxed),
             rejected_upgrades: c.rejected_upgrades.load(Relaxed),
+            backplane: None,
         }
     }
 }

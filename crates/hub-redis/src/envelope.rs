@@ -1,4 +1,5 @@
-//! What goes over the channel: version, the publishing node, the message's kind, its bytes.
+//! What goes over the channel: `<id> <envelope>`, the id given by the publish script in
+//! decimal; the envelope is version, the publishing node, the message's kind, its bytes.
 
 use bytes::{BufMut, Bytes, BytesMut};
 use hub_core::Message;
@@ -37,6 +38,13 @@ pub(crate) fn decode(bytes: &[u8]) -> Option<(u64, Message)> {
     Some((node, message))
 }
 
+/// Splits a channel message into its id and envelope.
+pub(crate) fn split_id(bytes: &[u8]) -> Option<(u64, &[u8])> {
+    let space = bytes.iter().position(|b| *b == b' ')?;
+    let id = std::str::from_utf8(&bytes[..space]).ok()?.parse().ok()?;
+    Some((id, &bytes[space + 1..]))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -52,5 +60,9 @@ mod tests {
         let mut bad_text = encode(1, &Message::from("x")).to_vec();
         bad_text.push(0xff);
         assert_eq!(decode(&bad_text), None);
+        assert_eq!(split_id(b"17 \x01rest"), Some((17, &b"\x01rest"[..])));
+        assert_eq!(split_id(b"17"), None);
+        assert_eq!(split_id(b"-1 x"), None);
+        assert_eq!(split_id(b"99999999999999999999999 x"), None);
     }
 }

@@ -1,23 +1,35 @@
 //! # hub-redis
 //!
-//! A Redis pub/sub backplane for a [`hub_core::Hub`]: a `broadcast` on any node reaches the
-//! clients of every node, exactly once, in order per publishing node.
+//! A Redis backplane for a [`hub_core::Hub`]: a `broadcast` on any node reaches the clients of
+//! every node exactly once, every node delivers the cluster's broadcasts in one order, and
+//! message ids are the same on every node, so a client resumes on any node with
+//! `Last-Event-ID`.
 //!
-//! Each hub maps to one Redis channel, `{prefix}{name}`. A broadcast is delivered to this
-//! node's clients at once (as without a backplane), then published, tagged with this node's
-//! id; every node's subscriber delivers what other nodes published and skips its own, so the
-//! origin's clients never get a message twice. Messages are published from one task over one
-//! connection, which Redis keeps in order.
+//! Each hub maps to a Redis channel, `{prefix}{name}`, and a stream, `{prefix}{name}:history`.
+//! A node's broadcasts go from one task, in batches, to a Lua script that gives each one the
+//! cluster's next id (microseconds of Redis's clock, or the last id + 1: ids keep increasing
+//! even across a restart of a Redis that kept nothing), appends it to the stream (capped at
+//! the history length) and publishes it; the script runs atomically, so ids reach every
+//! subscriber in increasing order. Every node, the origin included, delivers what it receives
+//! from the channel and records it in its hub's history under that id: the histories are
+//! replicas, and a client resuming with an id from another node gets exactly what followed
+//! it. A node that joins reads the stream into its history; one that reconnects after an
+//! outage delivers from the stream what it missed.
 //!
-//! **When Redis is down** local delivery goes on unchanged. Cross-node delivery is
-//! at-most-once, in order, like socket.io's Redis adapter with a bounded buffer: broadcasts wait
-//! in an outbox of [`RedisConfig::buffer`] messages while the publisher retries; one whose
-//! attempt fails (connection refused, or no answer within a second) is counted in
-//! [`BackplaneStats::publish_failed`] and lost to the other nodes, one that finds the outbox
-//! full in [`BackplaneStats::dropped`]. What is still waiting when Redis returns goes out
-//! first, then the rest. The connection (redis-rs's `ConnectionManager` over RESP3, chosen because it
-//! reconnects on its own, with backoff, and resubscribes) comes back by itself; a probe every
-//! [`RedisConfig::probe_interval`] makes sure it tries even when nothing is being published.
+//! **When Redis is down** local delivery goes on: a broadcast reaches this node's clients at
+//! once, without an id (none the cluster agrees on can be given), counted in
+//! [`BackplaneStats::local_only`], and is lost to the other nodes (at-most-once, like
+//! socket.io's Redis adapter). Broadcasts already waiting to be published when the connection
+//! fails are delivered here the same way ([`BackplaneStats::publish_failed`]); more than
+//! [`RedisConfig::buffer`] waiting also ([`BackplaneStats::dropped`]). The connection
+//! (redis-rs's `ConnectionManager` over RESP3, chosen because it reconnects on its own, with
+//! backoff, and resubscribes) comes back by itself; a probe every
+//! [`RedisConfig::probe_interval`] makes sure it tries even when nothing is published.
+//!
+//! Why a stream and a script rather than `INCR` and pub/sub alone: `INCR` ids restart at 1
+//! when a Redis that keeps no data restarts, and an `INCR` followed by a `PUBLISH` lets two
+//! nodes publish ids out of order; the stream is the history a joining or reconnecting node
+//! reads, with ids it can ask for a range after.
 //!
 //! ```no_run
 //! # #[tokio::main]
@@ -25,21 +37,22 @@
 //! let hub = hub_core::Hub::new();
 //! let config = hub_redis::RedisConfig::new("chat");
 //! let backplane = hub_redis::attach(&hub, "redis://127.0.0.1:6379", config)?;
+//! backplane.until(hub_redis::BackplaneState::Up).await;
 //! hub.broadcast("reaches every node");
-//! println!("{:?}", backplane.stats());
+//! println!("{:?}", hub.stats().backplane);
 //! # Ok(()) }
 //! ```
 #![doc(test(attr(deny(warnings))))]
 
 mod envelope;
+mod publish;
 mod stats;
+mod subscribe;
 
-pub use stats::{BackplaneState, BackplaneStats};
+pub use hub_core::{BackplaneState, BackplaneStats};
 
-use bytes::Bytes;
-use hub_core::{Backplane, Hub, Message};
+use hub_core::{Backplane, Broadcast, Hub};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{AsyncCommands, PushKind, Value};
 use stats::Counters;
 use std::sync::Arc;
 use std::time::Duration;
@@ -54,9 +67,12 @@ pub struct RedisConfig {
     pub name: String,
     /// Channel prefix. Default: `hub:`.
     pub prefix: String,
-    /// Broadcasts waiting to be published; more while Redis is slow or down are dropped (and
-    /// counted). Default: 4096.
+    /// Broadcasts waiting to be published; more while Redis is slow are delivered to this
+    /// node only (and counted). Default: 4096.
     pub buffer: usize,
+    /// Messages kept in the Redis history stream. Default (`None`): the hub's history
+    /// length, at least 64.
+    pub history: Option<usize>,
     /// How often a lost connection is probed. Default: 500 ms.
     pub probe_interval: Duration,
     /// Longest wait between reconnect attempts. Default: 1 s.
@@ -70,6 +86,7 @@ impl RedisConfig {
             name: name.into(),
             prefix: "hub:".into(),
             buffer: 4096,
+            history: None,
             probe_interval: Duration::from_millis(500),
             max_backoff: Duration::from_secs(1),
         }
@@ -85,13 +102,18 @@ impl RedisConfig {
     pub fn channel(&self) -> String {
         format!("{}{}", self.prefix, self.name)
     }
+
+    /// The Redis stream that keeps this hub's history.
+    pub fn stream(&self) -> String {
+        format!("{}{}:history", self.prefix, self.name)
+    }
 }
 
 /// A hub's Redis backplane; see the crate documentation.
 #[derive(Debug)]
 pub struct RedisBackplane {
     node: u64,
-    outbox: mpsc::Sender<Bytes>,
+    outbox: mpsc::Sender<Broadcast>,
     counters: Arc<Counters>,
 }
 
@@ -101,7 +123,7 @@ impl RedisBackplane {
         self.node
     }
 
-    /// The backplane's state and counters.
+    /// The backplane's state and counters (also in the hub's [`Hub::stats`]).
     pub fn stats(&self) -> BackplaneStats {
         self.counters.snapshot()
     }
@@ -114,32 +136,44 @@ impl RedisBackplane {
 }
 
 impl Backplane for RedisBackplane {
-    fn broadcast(&self, hub: &Hub, build: &mut dyn FnMut(Option<u64>) -> Message) -> usize {
-        let mut built = None;
-        let delivered = hub.deliver_local_with(&mut |id| {
-            let message = build(id);
-            built = Some(message.clone());
-            message
-        });
-        if let Some(message) = built {
-            match self.outbox.try_send(envelope::encode(self.node, &message)) {
-                Ok(()) => {}
-                Err(_) => Counters::bump(&self.counters.dropped),
+    fn broadcast(&self, hub: &Hub, mut message: Broadcast) -> usize {
+        if self.counters.state() != BackplaneState::Up {
+            Counters::bump(&self.counters.local_only);
+            return hub.deliver_without_id(message.message(None));
+        }
+        match self.outbox.try_send(message) {
+            Ok(()) => 0,
+            Err(mpsc::error::TrySendError::Full(mut message))
+            | Err(mpsc::error::TrySendError::Closed(mut message)) => {
+                Counters::bump(&self.counters.dropped);
+                hub.deliver_without_id(message.message(None))
             }
         }
-        delivered
     }
+
+    fn stats(&self) -> Option<BackplaneStats> {
+        Some(self.counters.snapshot())
+    }
+
+    fn may_arrive(&self, id: u64) -> bool {
+        // ids are microseconds of Redis's clock: one more than a minute ahead of ours is not
+        // in flight, it is bogus (or from a clock gone wrong)
+        self.counters.state() == BackplaneState::Up && id <= now_micros() + 60_000_000
+    }
+}
+
+/// Microseconds since the Unix epoch.
+pub(crate) fn now_micros() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
 }
 
 /// A node id: random enough that two processes never share one.
 fn node_id() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos()),
-    );
+    hasher.write_u64(now_micros());
     hasher.write_u32(std::process::id());
     hasher.finish()
 }
@@ -147,6 +181,7 @@ fn node_id() -> u64 {
 /// Connects `hub` to Redis at `url` (`redis://host:port/db`) and makes the backplane its
 /// broadcast path. Returns at once: the connection is made in the background, and local
 /// delivery works whether or not Redis is reachable. Must be called inside a tokio runtime.
+/// The backplane's tasks end when the hub is dropped.
 ///
 /// # Errors
 ///
@@ -157,14 +192,15 @@ pub fn attach(
     config: RedisConfig,
 ) -> Result<Arc<RedisBackplane>, redis::RedisError> {
     let info: redis::ConnectionInfo = url.parse()?;
-    // Pub/sub messages arrive as RESP3 pushes on the same, self-healing connection.
+    // Pub/sub messages arrive as RESP3 pushes on the same, self-healing connection as the
+    // publishes: a node's own broadcast is back in its push channel before the script's reply.
     let settings = info
         .redis_settings()
         .clone()
         .set_protocol(redis::ProtocolVersion::RESP3);
     let info = info.set_redis_settings(settings);
     let client = redis::Client::open(info)?;
-    let (push_tx, push_rx) = tokio::sync::mpsc::unbounded_channel();
+    let (push_tx, push_rx) = mpsc::unbounded_channel();
     let manager_config = ConnectionManagerConfig::new()
         .set_push_sender(push_tx)
         .set_automatic_resubscription()
@@ -180,98 +216,29 @@ pub fn attach(
         outbox,
         counters: counters.clone(),
     });
-    let channel = config.channel();
-    tokio::spawn(subscribe(
-        hub.clone(),
+    let target = publish::Target {
+        channel: config.channel(),
+        stream: config.stream(),
+        history: config.history.unwrap_or(hub.config().history).max(64),
+    };
+    let subscriber = subscribe::Subscriber::new(
+        hub.downgrade(),
         manager.clone(),
-        channel.clone(),
+        &target,
         push_rx,
         backplane.node,
         counters.clone(),
         config.probe_interval,
+    );
+    tokio::spawn(subscriber.run());
+    tokio::spawn(publish::publish(
+        hub.downgrade(),
+        manager,
+        target,
+        inbox,
+        backplane.node,
+        counters,
     ));
-    tokio::spawn(publish(manager, channel, inbox, counters));
     hub.set_backplane(backplane.clone());
     Ok(backplane)
-}
-
-/// Publishes what the hub broadcast, in order, from one task.
-async fn publish(
-    mut manager: ConnectionManager,
-    channel: String,
-    mut inbox: mpsc::Receiver<Bytes>,
-    counters: Arc<Counters>,
-) {
-    while let Some(envelope) = inbox.recv().await {
-        match manager
-            .publish::<_, _, ()>(&channel, envelope.as_ref())
-            .await
-        {
-            Ok(()) => Counters::bump(&counters.published),
-            Err(error) => {
-                tracing::debug!(%error, "publish failed");
-                Counters::bump(&counters.publish_failed);
-            }
-        }
-    }
-}
-
-/// Subscribes, delivers other nodes' broadcasts to this node's clients, and keeps the
-/// connection state; probes while it is down so the manager reconnects.
-async fn subscribe(
-    hub: Hub,
-    mut manager: ConnectionManager,
-    channel: String,
-    mut pushes: tokio::sync::mpsc::UnboundedReceiver<redis::PushInfo>,
-    node: u64,
-    counters: Arc<Counters>,
-    probe_interval: Duration,
-) {
-    let mut subscribed = false;
-    let mut probe = tokio::time::interval(probe_interval);
-    probe.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            push = pushes.recv() => {
-                let Some(push) = push else { return };
-                match push.kind {
-                    PushKind::Message => {
-                        let payload = push.data.into_iter().nth(1);
-                        let Some(Value::BulkString(bytes)) = payload else {
-                            Counters::bump(&counters.malformed);
-                            continue;
-                        };
-                        match envelope::decode(&bytes) {
-                            Some((from, _)) if from == node => {}
-                            Some((_, message)) => {
-                                Counters::bump(&counters.received);
-                                hub.deliver_local(message);
-                            }
-                            None => Counters::bump(&counters.malformed),
-                        }
-                    }
-                    PushKind::Subscribe => counters.set_state(BackplaneState::Up),
-                    PushKind::Disconnection => {
-                        counters.set_state(BackplaneState::Down);
-                        Counters::bump(&counters.disconnects);
-                    }
-                    _ => {}
-                }
-            }
-            _ = probe.tick() => {
-                if !subscribed {
-                    match manager.subscribe(&channel).await {
-                        Ok(()) => subscribed = true,
-                        Err(error) => {
-                            tracing::debug!(%error, "subscribe failed");
-                            counters.set_state(BackplaneState::Down);
-                        }
-                    }
-                } else if counters.state() != BackplaneState::Up {
-                    // any command makes the manager reconnect (and resubscribe)
-                    let _: Result<(), _> = redis::cmd("PING").query_async(&mut manager).await;
-                }
-            }
-        }
-    }
 }

@@ -1,37 +1,7 @@
 //! The backplane's state and counters.
 
+use hub_core::{BackplaneState, BackplaneStats};
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering::Relaxed};
-
-/// Whether the backplane is connected to Redis and subscribed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BackplaneState {
-    /// Not yet subscribed.
-    Connecting,
-    /// Subscribed: cross-node delivery works.
-    Up,
-    /// Connection lost; reconnecting with backoff. Local delivery goes on.
-    Down,
-}
-
-/// A snapshot of the counters.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct BackplaneStats {
-    /// The connection's state.
-    pub state: BackplaneState,
-    /// Broadcasts published to Redis.
-    pub published: u64,
-    /// Broadcasts Redis did not take (it was down or slow): lost to the other nodes.
-    pub publish_failed: u64,
-    /// Broadcasts dropped because too many were waiting to be published.
-    pub dropped: u64,
-    /// Broadcasts from other nodes delivered to this node's clients.
-    pub received: u64,
-    /// Channel messages that were not envelopes of ours.
-    pub malformed: u64,
-    /// Times the connection was lost.
-    pub disconnects: u64,
-}
 
 #[derive(Debug)]
 pub(crate) struct Counters {
@@ -41,7 +11,11 @@ pub(crate) struct Counters {
     pub(crate) published: AtomicU64,
     pub(crate) publish_failed: AtomicU64,
     pub(crate) dropped: AtomicU64,
+    pub(crate) local_only: AtomicU64,
     pub(crate) received: AtomicU64,
+    pub(crate) caught_up: AtomicU64,
+    /// The newest id this node has delivered.
+    pub(crate) newest: AtomicU64,
     pub(crate) malformed: AtomicU64,
     pub(crate) disconnects: AtomicU64,
 }
@@ -54,7 +28,10 @@ impl Default for Counters {
             published: AtomicU64::new(0),
             publish_failed: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
+            local_only: AtomicU64::new(0),
             received: AtomicU64::new(0),
+            caught_up: AtomicU64::new(0),
+            newest: AtomicU64::new(0),
             malformed: AtomicU64::new(0),
             disconnects: AtomicU64::new(0),
         }
@@ -63,7 +40,11 @@ impl Default for Counters {
 
 impl Counters {
     pub(crate) fn bump(counter: &AtomicU64) {
-        counter.fetch_add(1, Relaxed);
+        Self::add(counter, 1);
+    }
+
+    pub(crate) fn add(counter: &AtomicU64, n: usize) {
+        counter.fetch_add(n as u64, Relaxed);
     }
 
     pub(crate) fn set_state(&self, state: BackplaneState) {
@@ -86,14 +67,15 @@ impl Counters {
     }
 
     pub(crate) fn snapshot(&self) -> BackplaneStats {
-        BackplaneStats {
-            state: self.state(),
-            published: self.published.load(Relaxed),
-            publish_failed: self.publish_failed.load(Relaxed),
-            dropped: self.dropped.load(Relaxed),
-            received: self.received.load(Relaxed),
-            malformed: self.malformed.load(Relaxed),
-            disconnects: self.disconnects.load(Relaxed),
-        }
+        let mut stats = BackplaneStats::new(self.state());
+        stats.published = self.published.load(Relaxed);
+        stats.publish_failed = self.publish_failed.load(Relaxed);
+        stats.dropped = self.dropped.load(Relaxed);
+        stats.local_only = self.local_only.load(Relaxed);
+        stats.received = self.received.load(Relaxed);
+        stats.caught_up = self.caught_up.load(Relaxed);
+        stats.malformed = self.malformed.load(Relaxed);
+        stats.disconnects = self.disconnects.load(Relaxed);
+        stats
     }
 }
