@@ -58,11 +58,13 @@ function freePort() {
 }
 
 // A TCP proxy in front of the server, so a test can cut the browser's connections the way a
-// server-side drop does.
+// server-side drop does; `retarget` sends new connections to another server, as a load
+// balancer does when a node goes away.
 function proxy(targetPort) {
   const sockets = new Set();
+  let target = targetPort;
   const server = net.createServer((client) => {
-    const upstream = net.connect(targetPort, '127.0.0.1');
+    const upstream = net.connect(target, '127.0.0.1');
     for (const s of [client, upstream]) {
       sockets.add(s);
       s.on('close', () => sockets.delete(s));
@@ -76,6 +78,7 @@ function proxy(targetPort) {
       resolve({
         port: server.address().port,
         dropAll: () => { for (const s of sockets) s.destroy(); },
+        retarget: (port) => { target = port; },
         close: () => { for (const s of sockets) s.destroy(); server.close(); },
       }));
   });
@@ -209,8 +212,8 @@ for (const binary of binaries) {
   }
   await stop(server);
 }
+const joined = await cluster(binaries, { start, stop, freePort, browser, proxy, openChat, logHas });
 await browser.close();
-const joined = await cluster(binaries, { start, stop, freePort });
 passed += joined.passed;
 failed += joined.failed;
 console.log(`e2e: ${passed} passed, ${failed} failed`);
