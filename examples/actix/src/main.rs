@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 #[actix_web::main]
 async fn main() -> ExitCode {
-    let (listener, app) = match example_common::startup("example-actix") {
+    let (listener, app) = match example_common::startup("example-actix").await {
         Ok(started) => started,
         Err(code) => return code,
     };

@@ -236,13 +236,16 @@ pub async fn shut_down(hub: &Hub) {
     }
 }
 
+/// How long [`startup`] waits for the chat to join the cluster before serving anyway.
+pub const JOIN_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// What every example's `main` does first, inside its runtime: logging, settings from the
 /// environment, the listening socket, the hubs, and with `REDIS_URL` the chat's backplane. On
 /// failure it prints why and returns the exit code to end with.
 ///
 /// # Errors
 /// The exit code: 2 for a configuration error, 1 if the address cannot be bound.
-pub fn startup(name: &str) -> Result<(std::net::TcpListener, App), std::process::ExitCode> {
+pub async fn startup(name: &str) -> Result<(std::net::TcpListener, App), std::process::ExitCode> {
     init_tracing();
     let settings = Settings::from_env().map_err(|error| {
         eprintln!("configuration error: {error}");
@@ -254,11 +257,21 @@ pub fn startup(name: &str) -> Result<(std::net::TcpListener, App), std::process:
     })?;
     let app = App::new(settings.hub_config());
     if let Some(url) = &settings.redis_url {
-        app.join_cluster(url).map_err(|error| {
+        let backplane = app.join_cluster(url).map_err(|error| {
             eprintln!("REDIS_URL: {error}");
             std::process::ExitCode::from(2)
         })?;
-        tracing::info!("the chat is shared with every server on the same Redis ({url})");
+        // join before taking clients, so the first broadcasts already cross nodes; a Redis
+        // that is not there yet does not keep the server from starting
+        let up = backplane.until(hub_redis::BackplaneState::Up);
+        match tokio::time::timeout(JOIN_WAIT, up).await {
+            Ok(()) => {
+                tracing::info!("the chat is shared with every server on the same Redis ({url})");
+            }
+            Err(_) => tracing::warn!(
+                "Redis at {url} not reachable yet: the chat is local until it is (retrying)"
+            ),
+        }
     }
     let addr = listener.local_addr().unwrap_or(settings.addr);
     tracing::info!("{name} listening on http://{addr}/");

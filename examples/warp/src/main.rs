@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let (listener, app) = match example_common::startup("example-warp") {
+    let (listener, app) = match example_common::startup("example-warp").await {
         Ok((listener, app)) => (example_common::tokio_listener(listener), app),
         Err(code) => return code,
     };

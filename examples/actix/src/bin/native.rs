@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 #[actix_web::main]
 async fn main() -> ExitCode {
-    let (listener, app) = match example_common::startup("example-actix-native") {
+    let (listener, app) = match example_common::startup("example-actix-native").await {
         Ok(started) => started,
         Err(code) => return code,
     };
