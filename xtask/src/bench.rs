@@ -109,7 +109,7 @@ fn target_dir() -> PathBuf {
     project_root().join("target")
 }
 
-fn pinned(core: u32, program: impl Into<std::ffi::OsString>) -> Command {
+pub(crate) fn pinned(core: u32, program: impl Into<std::ffi::OsString>) -> Command {
     if have("taskset") && std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2) {
         let mut c = Command::new("taskset");
         c.arg("-c").arg(core.to_string()).arg(program.into());
@@ -186,7 +186,7 @@ fn install_toolchains(servers: &[Server]) -> Result<(), String> {
     }
 }
 
-fn start(server: Server, env: &[(&str, &str)]) -> Result<Running, String> {
+pub(crate) fn start(server: Server, env: &[(&str, &str)]) -> Result<Running, String> {
     let root = project_root();
     let release = target_dir().join("release");
     let mut command = match server {
@@ -210,11 +210,22 @@ fn start(server: Server, env: &[(&str, &str)]) -> Result<Running, String> {
 /// Runs the load generator once with `params` as its flags (`{"clients": 10}` is
 /// `--clients 10`; `true` is a bare flag); returns its figures.
 fn loadgen(running: &Running, scenario: &str, params: &Value) -> Result<Value, String> {
+    let pid = running.child.id().to_string();
+    loadgen_at(running.addr, &pid, scenario, params)
+}
+
+/// As [`loadgen`], against the server at `addr`, counting the CPU of `pids` (`P1,P2,..`).
+pub(crate) fn loadgen_at(
+    addr: std::net::SocketAddr,
+    pids: &str,
+    scenario: &str,
+    params: &Value,
+) -> Result<Value, String> {
     let mut command = pinned(1, target_dir().join("release/loadgen"));
     command
         .arg(scenario)
-        .args(["--addr", &running.addr.to_string()])
-        .args(["--pid", &running.child.id().to_string()]);
+        .args(["--addr", &addr.to_string()])
+        .args(["--pid", pids]);
     for (key, value) in params.as_object().into_iter().flatten() {
         match value {
             Value::Bool(true) => {
@@ -305,6 +316,25 @@ fn run_server(server: Server, plan: &Plan, records: &mut Vec<Value>) -> Result<(
     measure(&running, "S6", "keepalive", params)
 }
 
+/// Adds to `records` the earlier results' records of the server/scenario pairs not measured
+/// again (so `cargo xtask bench cluster` refreshes S7 and keeps the rest).
+fn keep_the_rest(dir: &std::path::Path, records: &mut Vec<Value>) {
+    let Ok(text) = std::fs::read_to_string(dir.join("results.json")) else {
+        return;
+    };
+    let Ok(old) = serde_json::from_str::<Value>(&text) else {
+        return;
+    };
+    let key = |r: &Value| (r["server"].to_string(), r["scenario"].to_string());
+    let measured: std::collections::HashSet<_> = records.iter().map(key).collect();
+    let kept: Vec<Value> = crate::bench_report::records(&old)
+        .iter()
+        .filter(|r| !measured.contains(&key(r)))
+        .cloned()
+        .collect();
+    records.splice(0..0, kept);
+}
+
 /// Rewrites `bench/results/results.md` and `plot.svg` from `results.json` (after a change to
 /// the report, without measuring again).
 #[allow(clippy::print_stdout)] // the table is this task's output
@@ -342,12 +372,26 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         eprintln!("bench: {}", server.name());
         run_server(*server, &plan, &mut records)?;
     }
+    if only.is_empty() || only.iter().any(|o| "cluster".contains(o)) {
+        eprintln!("bench: cluster");
+        let plan = crate::bench_cluster::Plan {
+            clients: plan.clients,
+            seconds: plan.seconds,
+            latency_clients: plan.latency_clients,
+            latency_seconds: plan.latency_seconds,
+        };
+        crate::bench_cluster::run(&plan, &mut records)?;
+    }
     let out_dir = if quick {
         target_dir().join("bench")
     } else {
         project_root().join("bench/results")
     };
     std::fs::create_dir_all(&out_dir).map_err(|e| e.to_string())?;
+    if !quick && !only.is_empty() {
+        // a partial run replaces only what it measured in the committed results
+        keep_the_rest(&out_dir, &mut records);
+    }
     let machine = crate::bench_report::machine();
     let results = json!({"machine": machine, "quick": quick, "records": records});
     let markdown = crate::bench_report::markdown(&results);

@@ -24,7 +24,7 @@ pub(crate) fn machine() -> Value {
     json!({"cpu": model, "cores": cores, "memory_gib": memory, "kernel": kernel.trim()})
 }
 
-fn records(results: &Value) -> &[Value] {
+pub(crate) fn records(results: &Value) -> &[Value] {
     results["records"].as_array().map_or(&[], Vec::as_slice)
 }
 
@@ -97,7 +97,7 @@ fn servers(results: &Value, scenario: &str) -> Vec<(String, bool)> {
     out
 }
 
-fn cell(v: Option<f64>, digits: usize) -> String {
+pub(crate) fn cell(v: Option<f64>, digits: usize) -> String {
     v.map_or_else(|| "–".into(), |v| format!("{v:.digits$}"))
 }
 
@@ -289,6 +289,7 @@ pub(crate) fn markdown(results: &Value) -> String {
             cell(num(f, "closed_by_server"), 0)
         );
     }
+    md.push_str(&crate::bench_cluster::markdown(results));
     md.push_str(&targets(results));
     md
 }

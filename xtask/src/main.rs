@@ -10,6 +10,7 @@
 
 mod autobahn;
 mod bench;
+mod bench_cluster;
 mod bench_report;
 mod deny;
 mod e2e;

@@ -9,6 +9,10 @@
 //! loadgen keepalive --addr A --pid P --clients N --seconds T
 //! ```
 //!
+//! `--pub-addr B` (fanout, latency) makes the publisher one extra WebSocket on the server at
+//! `B` (another node of a cluster); `--pid P1,P2,..` sums the CPU time of several processes
+//! (the nodes and Redis) and reads memory from the first.
+//!
 //! Every scenario uses `/ws/chat` semantics: a message from one client reaches every client,
 //! the sender included. The publisher is connection 0; with `--sse`, the N receivers are
 //! event streams and the publisher is one extra WebSocket.
@@ -81,6 +85,9 @@ struct Args {
     scenario: String,
     addr: SocketAddr,
     pid: u32,
+    /// Every process whose CPU time counts (`pid` first).
+    pids: Vec<u32>,
+    pub_addr: Option<SocketAddr>,
     clients: usize,
     size: usize,
     batch: usize,
@@ -108,10 +115,16 @@ fn args() -> Result<Args, Error> {
         kv.insert(k.trim_start_matches("--").to_string(), v);
     }
     let get = |k: &str, d: &str| kv.get(k).cloned().unwrap_or_else(|| d.to_string());
+    let pids = get("pid", "0")
+        .split(',')
+        .map(str::parse)
+        .collect::<Result<Vec<u32>, _>>()?;
     Ok(Args {
         scenario,
         addr: get("addr", "127.0.0.1:8080").parse()?,
-        pid: get("pid", "0").parse()?,
+        pid: pids.first().copied().unwrap_or(0),
+        pids,
+        pub_addr: kv.get("pub-addr").map(|a| a.parse()).transpose()?,
         clients: get("clients", "1000").parse()?,
         size: get("size", "64").parse()?,
         batch: get("batch", "1").parse()?,
@@ -236,9 +249,10 @@ async fn connect_fleet(a: &Args, shared: &Rc<Shared>, answer_pings: bool) -> Res
         Some(p) => (Kind::Sse, p.as_str()),
         None => (Kind::Ws, "/ws/chat"),
     };
-    if kind == Kind::Sse {
+    if kind == Kind::Sse || a.pub_addr.is_some() {
         // the publisher is an extra WebSocket, and receives its own messages too
-        let (s, rest) = open(a.addr, Kind::Ws, "/ws/chat", None).await?;
+        let at = a.pub_addr.unwrap_or(a.addr);
+        let (s, rest) = open(at, Kind::Ws, "/ws/chat", None).await?;
         let (rd, wr) = s.into_split();
         tokio::task::spawn_local(receive(rd, None, false, Kind::Ws, rest, shared.clone()));
         publisher = Some(wr);
@@ -262,8 +276,8 @@ async fn connect_fleet(a: &Args, shared: &Rc<Shared>, answer_pings: bool) -> Res
     })
 }
 
-fn cpu(pid: u32) -> u64 {
-    procfs::cpu_ns(pid).unwrap_or(0)
+fn cpu(pids: &[u32]) -> u64 {
+    pids.iter().map(|p| procfs::cpu_ns(*p).unwrap_or(0)).sum()
 }
 
 fn rss(pid: u32) -> u64 {
@@ -306,13 +320,13 @@ async fn fanout(a: Args) -> Result<Value, Error> {
     while warm.elapsed() < Duration::from_secs_f64((a.seconds / 5.0).min(1.0)) {
         round(&shared, &mut publisher).await?;
     }
-    let (d0, c0, t0) = (shared.delivered.get(), cpu(a.pid), Instant::now());
+    let (d0, c0, t0) = (shared.delivered.get(), cpu(&a.pids), Instant::now());
     let mut rounds = 0u64;
     while t0.elapsed() < Duration::from_secs_f64(a.seconds) {
         round(&shared, &mut publisher).await?;
         rounds += 1;
     }
-    let (deliveries, cpu_ns, wall) = (shared.delivered.get() - d0, cpu(a.pid) - c0, t0.elapsed());
+    let (deliveries, cpu_ns, wall) = (shared.delivered.get() - d0, cpu(&a.pids) - c0, t0.elapsed());
     let mut result = json!({
         "receivers": receivers,
         "rounds": rounds,
@@ -378,7 +392,7 @@ async fn latency(a: Args) -> Result<Value, Error> {
     let mut publisher = publisher.ok_or("no publisher")?;
     let interval = Duration::from_secs_f64(1.0 / a.rate);
     let count = (a.seconds * a.rate) as u64;
-    let c0 = cpu(a.pid);
+    let c0 = cpu(&a.pids);
     let start = tokio::time::Instant::now();
     let mut out = Vec::new();
     for seq in 0..count {
@@ -394,7 +408,7 @@ async fn latency(a: Args) -> Result<Value, Error> {
     let complete = shared
         .wait_for(count * receivers, Duration::from_secs(30))
         .await;
-    let cpu_ns = cpu(a.pid) - c0;
+    let cpu_ns = cpu(&a.pids) - c0;
     let hist = shared.latency.as_ref().ok_or("no histogram")?.borrow();
     Ok(json!({
         "receivers": receivers,
@@ -447,9 +461,9 @@ async fn idle(a: Args) -> Result<Value, Error> {
 async fn keepalive(a: Args) -> Result<Value, Error> {
     let shared = Rc::new(Shared::default());
     let Fleet { receivers, .. } = connect_fleet(&a, &shared, true).await?;
-    let (p0, c0, t0) = (shared.pings.get(), cpu(a.pid), Instant::now());
+    let (p0, c0, t0) = (shared.pings.get(), cpu(&a.pids), Instant::now());
     tokio::time::sleep(Duration::from_secs_f64(a.seconds)).await;
-    let (pings, cpu_ns) = (shared.pings.get() - p0, cpu(a.pid) - c0);
+    let (pings, cpu_ns) = (shared.pings.get() - p0, cpu(&a.pids) - c0);
     let closes: u64 = shared.closes.borrow().values().sum();
     Ok(json!({
         "connections": receivers,
