@@ -69,6 +69,25 @@ impl RedisServer {
         }
     }
 
+    /// Runs `redis-cli` (shipped with redis-server) against it; returns its output.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let out = Command::new("redis-cli")
+            .args(["-p", &self.port.to_string()])
+            .args(args)
+            .output()
+            .expect("redis-cli");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The ids of the connections subscribed to a channel now.
+    pub fn subscriber_ids(&self) -> Vec<u64> {
+        self.cli(&["CLIENT", "LIST"])
+            .lines()
+            .filter(|line| line.split(' ').any(|f| f == "sub=1"))
+            .filter_map(|line| line.strip_prefix("id=")?.split(' ').next()?.parse().ok())
+            .collect()
+    }
+
     /// `redis://127.0.0.1:PORT/`.
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/", self.port)
