@@ -14,24 +14,25 @@ function redisPresent() {
   return spawnSync('redis-server', ['--version']).status === 0;
 }
 
+// Starts redis-server on `port`; resolves once it logs that it accepts connections (an event
+// to await, rather than polling the port).
 function startRedis(port) {
   const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
-    stdio: 'ignore',
+    stdio: ['ignore', 'pipe', 'inherit'],
   });
-  return proc;
-}
-
-async function untilOpen(port) {
-  const net = await import('node:net');
-  for (let i = 0; i < 200; i++) {
-    const ok = await new Promise((resolve) => {
-      const s = net.connect(port, '127.0.0.1', () => { s.destroy(); resolve(true); });
-      s.on('error', () => resolve(false));
+  return new Promise((resolve, reject) => {
+    let log = '';
+    const timer = setTimeout(() => reject(new Error(`redis-server did not come up: ${log}`)), 20000);
+    proc.stdout.on('data', (chunk) => {
+      log += chunk;
+      if (log.includes('Ready to accept connections')) {
+        clearTimeout(timer);
+        proc.stdout.resume(); // keep draining
+        resolve(proc);
+      }
     });
-    if (ok) return;
-    await new Promise((r) => setImmediate(r));
-  }
-  throw new Error('redis-server did not come up');
+    proc.once('exit', (code) => { clearTimeout(timer); reject(new Error(`redis-server exited (${code}): ${log}`)); });
+  });
 }
 
 // A client that collects chat messages and lets a test wait for one.
@@ -80,8 +81,7 @@ export async function cluster(binaries, { start, stop, freePort, browser, proxy,
     return results;
   }
   const redisPort = await freePort();
-  let redis = startRedis(redisPort);
-  await untilOpen(redisPort);
+  let redis = await startRedis(redisPort);
   const env = { REDIS_URL: `redis://127.0.0.1:${redisPort}/` };
   const servers = [];
   const clients = [];
@@ -148,8 +148,7 @@ export async function cluster(binaries, { start, stop, freePort, browser, proxy,
       await new Promise((r) => redis.once('exit', r));
       clients[0].ws.send('local while redis is down');
       await clients[0].until((g) => g.includes('local while redis is down'));
-      redis = startRedis(redisPort);
-      await untilOpen(redisPort);
+      redis = await startRedis(redisPort);
       const restarted = Date.now();
       const last = clients[clients.length - 1];
       for (let i = 0; ; i++) {

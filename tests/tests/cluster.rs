@@ -349,16 +349,85 @@ impl Admin {
         Self(tokio::io::BufReader::new(stream))
     }
 
-    /// An inline command; its one-line reply.
+    /// An inline command; the first line of its reply.
     async fn cmd(&mut self, line: &str) -> String {
-        use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+        use tokio::io::AsyncWriteExt;
         self.0
             .get_mut()
             .write_all(format!("{line}\r\n").as_bytes())
             .await
             .unwrap();
+        self.line().await
+    }
+
+    /// The next line of a reply.
+    async fn line(&mut self) -> String {
+        use tokio::io::AsyncBufReadExt;
         let mut reply = String::new();
         self.0.read_line(&mut reply).await.unwrap();
         reply.trim_end().to_string()
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ids_put_in_the_payload_are_the_ids_the_cluster_gave() {
+    let Some(redis) = RedisServer::start().await else {
+        return;
+    };
+    let (a, _) = node(Adapter::Hyper, &redis).await;
+    let (b, _) = node(Adapter::Actix, &redis).await;
+    let mut control = SseClient::get(b.addr, "/events/chat", &[ACCEPT]).await;
+    wait_hub(&b.app.chat, "the control", |h| h.client_count() == 1).await;
+    // both nodes propose ids at once: some proposals lose and are made again
+    const N: usize = 40;
+    let (ha, hb) = (a.app.chat.clone(), b.app.chat.clone());
+    let send = |hub: hub_core::Hub, node: &'static str| {
+        std::thread::spawn(move || {
+            for i in 0..N {
+                hub.broadcast_with(move |id| {
+                    hub_core::Message::text(format!("{node} {i} {}", id.unwrap_or(0)))
+                });
+            }
+        })
+    };
+    let (ta, tb) = (send(ha, "a"), send(hb, "b"));
+    ta.join().unwrap();
+    tb.join().unwrap();
+    let got = events(&mut control, 2 * N).await;
+    let mut next = [0usize; 2];
+    for (id, data) in &got {
+        let parts: Vec<&str> = data.split(' ').collect();
+        assert_eq!(
+            parts[2],
+            id.to_string(),
+            "the payload's id is the event's: {data}"
+        );
+        let n = usize::from(parts[0] == "b");
+        assert_eq!(parts[1], next[n].to_string(), "in order per node");
+        next[n] += 1;
+    }
+    assert_eq!(next, [N, N]);
+
+    // a proposal that must lose: the history already holds a later id (5 s ahead)
+    let ahead = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_micros()
+        + 5_000_000;
+    let mut admin = Admin::connect(&redis).await;
+    let reply = admin
+        .cmd(&format!("XADD hub:chat:history {ahead}-0 e x"))
+        .await;
+    assert_eq!(reply, format!("${}", format!("{ahead}-0").len()));
+    assert_eq!(admin.line().await, format!("{ahead}-0"));
+    a.app
+        .chat
+        .broadcast_with(|id| hub_core::Message::text(format!("{}", id.unwrap_or(0))));
+    let (id, data) = events(&mut control, 1).await.remove(0);
+    assert_eq!(
+        data,
+        id.to_string(),
+        "proposed again with the id it finally got"
+    );
+    assert_eq!(u128::from(id), ahead + 1);
 }
