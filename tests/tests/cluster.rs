@@ -278,95 +278,103 @@ async fn a_node_that_joins_late_serves_resumes_from_the_clusters_history() {
     assert_eq!(events(&mut late, 1).await, vec![(id, "next".to_string())]);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_node_cut_off_alone_delivers_what_it_missed_from_the_history_when_back() {
-    let Some(redis) = RedisServer::start().await else {
-        return;
-    };
-    let (a, _) = node(Adapter::Hyper, &redis).await;
+/// Two nodes, A (hyper) and B (warp), and the id of B's Redis connection.
+async fn a_and_b(
+    redis: &RedisServer,
+) -> (
+    (Server, std::sync::Arc<hub_redis::RedisBackplane>),
+    (Server, std::sync::Arc<hub_redis::RedisBackplane>),
+    u64,
+) {
+    let a = node(Adapter::Hyper, redis).await;
     let before = redis.subscriber_ids();
-    let (b, b_backplane) = node(Adapter::Warp, &redis).await;
+    let b = node(Adapter::Warp, redis).await;
     let b_conn: Vec<u64> = redis
         .subscriber_ids()
         .into_iter()
         .filter(|id| !before.contains(id))
         .collect();
     assert_eq!(b_conn.len(), 1, "B's connection: {b_conn:?}");
-    let mut ws = connect(&b.url("/ws/chat")).await;
-    wait_hub(&b.app.chat, "the client", |h| h.client_count() == 1).await;
+    (a, b, b_conn[0])
+}
 
-    // Redis stays up; only B's connection goes, and B cannot come back (maxclients: A and
-    // this admin connection) until A's broadcasts are in the history
-    let mut admin = Admin::connect(&redis).await;
+/// Kills only B's connection (Redis stays up) and holds B out (maxclients: everyone else)
+/// while A broadcasts `n` messages and Redis takes them all; then lets B back in.
+async fn while_b_is_cut_off(
+    redis: &RedisServer,
+    (a, a_backplane): &(Server, std::sync::Arc<hub_redis::RedisBackplane>),
+    b_backplane: &hub_redis::RedisBackplane,
+    b_conn: u64,
+    n: usize,
+) {
+    let mut admin = Admin::connect(redis).await;
     // everyone connected now but B and redis-cli itself
     let clients = redis.cli(&["CLIENT", "LIST"]).lines().count() - 2;
-    assert_eq!(
-        admin.cmd(&format!("CONFIG SET maxclients {clients}")).await,
-        "+OK"
-    );
-    let kill = format!("CLIENT KILL ID {}", b_conn[0]);
+    let limit = format!("CONFIG SET maxclients {clients}");
+    assert_eq!(admin.cmd(&limit).await, "+OK");
+    let kill = format!("CLIENT KILL ID {b_conn}");
     assert_eq!(admin.cmd(&kill).await, ":1");
     tokio::time::timeout(GUARD, b_backplane.until(BackplaneState::Down))
         .await
         .expect("B never noticed");
-    for i in 0..5 {
+    let published = a_backplane.stats().published;
+    for i in 0..n {
         a.app.chat.broadcast(format!("m{i}"));
     }
+    // the publisher counts a batch when Redis's reply is in
     tokio::time::timeout(GUARD, async {
-        while admin.cmd("XLEN hub:chat:history").await != ":5" {
-            tokio::task::yield_now().await;
+        let mut tick = tokio::time::interval(Duration::from_millis(1));
+        while a_backplane.stats().published < published + n as u64 {
+            tick.tick().await;
         }
     })
     .await
-    .expect("A's broadcasts never reached the history");
+    .expect("A's broadcasts never reached Redis");
     assert_eq!(admin.cmd("CONFIG SET maxclients 10000").await, "+OK");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_cut_off_alone_delivers_what_it_missed_from_the_history_when_back() {
+    let Some(redis) = RedisServer::start().await else {
+        return;
+    };
+    let (a, (b, b_backplane), b_conn) = a_and_b(&redis).await;
+    let mut ws = connect(&b.url("/ws/chat")).await;
+    wait_hub(&b.app.chat, "the client", |h| h.client_count() == 1).await;
+    while_b_is_cut_off(&redis, &a, &b_backplane, b_conn, 5).await;
     // B reconnects, reads the history, and its client gets all five once, in order
     for i in 0..5 {
         assert_eq!(next_text(&mut ws).await, format!("m{i}"));
     }
-    a.app.chat.broadcast("after");
+    a.0.app.chat.broadcast("after");
     assert_eq!(next_text(&mut ws).await, "after", "nothing twice");
     let stats = b_backplane.stats();
     assert_eq!(stats.caught_up, 5, "{stats:?}");
-    assert_eq!(stats.disconnects, 1);
+    assert_eq!((stats.disconnects, stats.catch_up_gaps), (1, 0));
 }
 
-/// A plain connection to Redis, for admin commands while other clients are refused.
-struct Admin(tokio::io::BufReader<tokio::net::TcpStream>);
-
-impl Admin {
-    async fn connect(redis: &RedisServer) -> Self {
-        let port = redis
-            .url()
-            .rsplit(':')
-            .next()
-            .unwrap()
-            .trim_end_matches('/')
-            .to_string();
-        let stream = tokio::net::TcpStream::connect(format!("127.0.0.1:{port}"))
-            .await
-            .unwrap();
-        Self(tokio::io::BufReader::new(stream))
-    }
-
-    /// An inline command; the first line of its reply.
-    async fn cmd(&mut self, line: &str) -> String {
-        use tokio::io::AsyncWriteExt;
-        self.0
-            .get_mut()
-            .write_all(format!("{line}\r\n").as_bytes())
-            .await
-            .unwrap();
-        self.line().await
-    }
-
-    /// The next line of a reply.
-    async fn line(&mut self) -> String {
-        use tokio::io::AsyncBufReadExt;
-        let mut reply = String::new();
-        self.0.read_line(&mut reply).await.unwrap();
-        reply.trim_end().to_string()
-    }
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_off_longer_than_the_history_is_counted_as_a_gap() {
+    let Some(redis) = RedisServer::start().await else {
+        return;
+    };
+    let (a, (b, b_backplane), b_conn) = a_and_b(&redis).await;
+    let history = b.app.chat.config().history;
+    while_b_is_cut_off(&redis, &a, &b_backplane, b_conn, history + 5).await;
+    tokio::time::timeout(GUARD, async {
+        while b_backplane.stats().caught_up < history as u64 {
+            b_backplane.until(BackplaneState::Up).await;
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("B never caught up");
+    let stats = b_backplane.stats();
+    assert_eq!(stats.caught_up, history as u64, "the newest {history}");
+    assert_eq!(
+        stats.catch_up_gaps, 1,
+        "the 5 older ones, lost to B, are counted"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -430,4 +438,43 @@ async fn ids_put_in_the_payload_are_the_ids_the_cluster_gave() {
         "proposed again with the id it finally got"
     );
     assert_eq!(u128::from(id), ahead + 1);
+}
+
+/// A plain connection to Redis, for admin commands while other clients are refused.
+struct Admin(tokio::io::BufReader<tokio::net::TcpStream>);
+
+impl Admin {
+    async fn connect(redis: &RedisServer) -> Self {
+        let port = redis
+            .url()
+            .rsplit(':')
+            .next()
+            .unwrap()
+            .trim_end_matches('/')
+            .to_string();
+        let stream = tokio::net::TcpStream::connect(format!("127.0.0.1:{port}"))
+            .await
+            .unwrap();
+        Self(tokio::io::BufReader::new(stream))
+    }
+
+    /// An inline command; the first line of its reply.
+    async fn cmd(&mut self, line: &str) -> String {
+        use tokio::io::AsyncWriteExt;
+        let command = format!("{line}\r\n");
+        self.0
+            .get_mut()
+            .write_all(command.as_bytes())
+            .await
+            .unwrap();
+        self.line().await
+    }
+
+    /// The next line of a reply.
+    async fn line(&mut self) -> String {
+        use tokio::io::AsyncBufReadExt;
+        let mut reply = String::new();
+        self.0.read_line(&mut reply).await.unwrap();
+        reply.trim_end().to_string()
+    }
 }

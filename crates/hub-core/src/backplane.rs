@@ -125,6 +125,9 @@ pub struct BackplaneStats {
     /// Broadcasts fetched from the cluster's history after a reconnect, that this node had
     /// missed while it was cut off.
     pub caught_up: u64,
+    /// Catch-ups that found more missed broadcasts than the history keeps: the older ones
+    /// never reached this node's clients.
+    pub catch_up_gaps: u64,
     /// Messages from the cluster that could not be read.
     pub malformed: u64,
     /// Times the connection was lost.

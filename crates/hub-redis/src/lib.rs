@@ -14,7 +14,8 @@
 //! from the channel and records it in its hub's history under that id: the histories are
 //! replicas, and a client resuming with an id from another node gets exactly what followed
 //! it. A node that joins reads the stream into its history; one that reconnects after an
-//! outage delivers from the stream what it missed.
+//! outage delivers from the stream what it missed (at most the history length; a longer
+//! outage is counted in [`BackplaneStats::catch_up_gaps`]).
 //!
 //! **When Redis is down** local delivery goes on: a broadcast reaches this node's clients at
 //! once, without an id (none the cluster agrees on can be given), counted in

@@ -78,7 +78,8 @@ pub(crate) async fn publish(
         let mut rejections = 0;
         while !batch.is_empty() {
             let mut invocation = script.key(&target.stream);
-            invocation.arg(&target.channel).arg(target.history);
+            // one more than the history: a catch-up can tell when it missed even older ones
+            invocation.arg(&target.channel).arg(target.history + 1);
             let mut proposal = counters.newest.load(Relaxed);
             let (mut taken, mut bytes) = (0, 0);
             for broadcast in &mut batch {

@@ -14,6 +14,7 @@ pub(crate) struct Counters {
     pub(crate) local_only: AtomicU64,
     pub(crate) received: AtomicU64,
     pub(crate) caught_up: AtomicU64,
+    pub(crate) catch_up_gaps: AtomicU64,
     /// The newest id this node has delivered.
     pub(crate) newest: AtomicU64,
     pub(crate) malformed: AtomicU64,
@@ -31,6 +32,7 @@ impl Default for Counters {
             local_only: AtomicU64::new(0),
             received: AtomicU64::new(0),
             caught_up: AtomicU64::new(0),
+            catch_up_gaps: AtomicU64::new(0),
             newest: AtomicU64::new(0),
             malformed: AtomicU64::new(0),
             disconnects: AtomicU64::new(0),
@@ -74,6 +76,7 @@ impl Counters {
         stats.local_only = self.local_only.load(Relaxed);
         stats.received = self.received.load(Relaxed);
         stats.caught_up = self.caught_up.load(Relaxed);
+        stats.catch_up_gaps = self.catch_up_gaps.load(Relaxed);
         stats.malformed = self.malformed.load(Relaxed);
         stats.disconnects = self.disconnects.load(Relaxed);
         stats

@@ -151,7 +151,7 @@ impl Subscriber {
             .arg("+")
             .arg(start)
             .arg("COUNT")
-            .arg(self.history)
+            .arg(self.history + 1) // one more: whether anything older was missed too
             .query_async::<Value>(&mut self.manager)
             .await;
         // Published after the subscription: their pushes came in before the reply.
@@ -160,12 +160,23 @@ impl Subscriber {
             live.push(push);
         }
         match reply.map(|value| entries(&value)) {
-            Ok(Some(entries)) => {
+            Ok(Some(mut entries)) => {
+                if entries.len() > self.history {
+                    entries.truncate(self.history);
+                    if self.synced {
+                        tracing::warn!("cut off longer than the history: older broadcasts lost");
+                        Counters::bump(&self.counters.catch_up_gaps);
+                    }
+                }
                 let first_live = live.iter().filter_map(push_id).min().unwrap_or(u64::MAX);
-                for (id, envelope) in entries.into_iter().rev() {
+                for (n, (id, envelope)) in entries.into_iter().rev().enumerate() {
                     let remember_only = !self.synced && id < first_live;
                     if self.deliver(hub, id, &envelope, remember_only) {
                         Counters::bump(&self.counters.caught_up);
+                    }
+                    if n % 64 == 63 {
+                        // let the clients' connections drain their queues between bursts
+                        tokio::task::yield_now().await;
                     }
                 }
                 self.synced = true;
