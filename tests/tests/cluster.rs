@@ -478,3 +478,36 @@ impl Admin {
         reply.trim_end().to_string()
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_publish_that_times_out_is_delivered_here_once_and_the_node_recovers() {
+    let Some(redis) = RedisServer::start().await else {
+        return;
+    };
+    let (a, a_backplane) = node(Adapter::Hyper, &redis).await;
+    let (b, _) = node(Adapter::Actix, &redis).await;
+    let mut ws = connect(&a.url("/ws/chat")).await;
+    wait_hub(&a.app.chat, "the client", |h| h.client_count() == 1).await;
+    // Redis holds every write for 2 s: the publish script's reply does not come within the
+    // backplane's 1 s, so the node delivers the broadcast to its own clients itself (Redis
+    // drops the script with the connection the node gives up on).
+    let mut admin = Admin::connect(&redis).await;
+    assert_eq!(admin.cmd("CLIENT PAUSE 2000 WRITE").await, "+OK");
+    a.app.chat.broadcast("once");
+    assert_eq!(next_text(&mut ws).await, "once");
+    assert_eq!(a_backplane.stats().publish_failed, 1);
+    // a write of our own waits out the pause; then the cluster takes broadcasts again, and
+    // "once" never comes back (Redis dropped the script with the connection the node gave up;
+    // the manager reconnected and resubscribed at once)
+    assert_eq!(admin.cmd("SET hub-test:pause-over 1").await, "+OK");
+    // the node hears the others again without having to publish first
+    b.app.chat.broadcast("from b first");
+    assert_eq!(next_text(&mut ws).await, "from b first");
+    a.app
+        .chat
+        .broadcast_with(|id| hub_core::Message::text(format!("after {id:?}")));
+    let after = next_text(&mut ws).await;
+    assert!(after.starts_with("after Some("), "{after:?}");
+    // "from b first" and "after": "once" never reached the cluster
+    assert_eq!(admin.cmd("XLEN hub:chat:history").await, ":2");
+}
