@@ -196,16 +196,9 @@ async fn a_client_resumes_on_another_node_with_last_event_id_without_loss() {
             .map(|(_, d)| d[1..].parse::<usize>().unwrap())
             .collect();
         assert!(sent.windows(2).all(|w| w[0] < w[1]), "node {n}'s in order");
-        // the publisher counts a batch when Redis's reply is in, just after the messages
-        let published = |h: &hub_core::Hub| h.stats().backplane.map(|b| b.published);
-        tokio::time::timeout(GUARD, async {
-            let mut tick = tokio::time::interval(Duration::from_millis(1));
-            while published(hub) != Some(6) {
-                tick.tick().await;
-            }
-        })
-        .await
-        .unwrap_or_else(|_| panic!("node {n} published {:?}", published(hub)));
+        let published = || hub.stats().backplane.map_or(0, |b| b.published);
+        until_published(&format!("node {n}'s 6"), published, 6).await;
+        assert_eq!(published(), 6, "node {n}");
         let bp = hub.stats().backplane.unwrap();
         assert_eq!(bp.state, BackplaneState::Up);
         assert_eq!(bp.publish_failed + bp.dropped + bp.local_only, 0);
@@ -278,6 +271,19 @@ async fn a_node_that_joins_late_serves_resumes_from_the_clusters_history() {
     assert_eq!(events(&mut late, 1).await, vec![(id, "next".to_string())]);
 }
 
+/// Waits until `published()` reaches `n`. The publisher counts a batch when Redis's reply is
+/// in, just after the messages went out; no event marks it, so this checks every millisecond.
+async fn until_published(what: &str, published: impl Fn() -> u64, n: u64) {
+    tokio::time::timeout(GUARD, async {
+        let mut tick = tokio::time::interval(Duration::from_millis(1));
+        while published() < n {
+            tick.tick().await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("{what} never published: {} of {n}", published()));
+}
+
 /// Two nodes, A (hyper) and B (warp), and the id of B's Redis connection.
 async fn a_and_b(
     redis: &RedisServer,
@@ -321,15 +327,8 @@ async fn while_b_is_cut_off(
     for i in 0..n {
         a.app.chat.broadcast(format!("m{i}"));
     }
-    // the publisher counts a batch when Redis's reply is in
-    tokio::time::timeout(GUARD, async {
-        let mut tick = tokio::time::interval(Duration::from_millis(1));
-        while a_backplane.stats().published < published + n as u64 {
-            tick.tick().await;
-        }
-    })
-    .await
-    .expect("A's broadcasts never reached Redis");
+    let now = || a_backplane.stats().published;
+    until_published("A's broadcasts", now, published + n as u64).await;
     assert_eq!(admin.cmd("CONFIG SET maxclients 10000").await, "+OK");
 }
 

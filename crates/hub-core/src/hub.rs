@@ -1,7 +1,7 @@
 //! The hub: registry, broadcast, handler, upgrade acceptance, shutdown.
 
-use crate::backplane::{Backplane, Broadcast, LocalOnly};
-use crate::client::{Client, ClientId, CloseRequest, Push, Shared};
+use crate::backplane::{Backplane, LocalOnly};
+use crate::client::{Client, ClientId, CloseRequest, Shared};
 use crate::config::HubConfig;
 use crate::driver::Connection;
 use crate::handshake::{self, Accept, Rejection, RequestHead};
@@ -39,14 +39,14 @@ pub(crate) enum Handler {
 
 pub(crate) struct HubInner {
     pub(crate) config: HubConfig,
-    registry: RwLock<HashMap<ClientId, Arc<Shared>>>,
+    pub(crate) registry: RwLock<HashMap<ClientId, Arc<Shared>>>,
     /// Locked before `registry` whenever both are held: broadcasts are totally ordered with
     /// respect to joins, so a resuming client gets neither a gap nor a duplicate.
-    history: Option<Mutex<History>>,
+    pub(crate) history: Option<Mutex<History>>,
     count: AtomicUsize,
     next_id: AtomicU64,
     handler: RwLock<Option<Handler>>,
-    backplane: RwLock<Arc<dyn Backplane>>,
+    pub(crate) backplane: RwLock<Arc<dyn Backplane>>,
     pub(crate) counters: Counters,
     shutting_down: AtomicBool,
     /// Connection drivers alive (registered or still closing).
@@ -215,137 +215,6 @@ impl Hub {
             .unwrap_or_else(PoisonError::into_inner) = Some(Handler::Async(boxed));
     }
 
-    /// Replaces the cross-node fan-out (in-memory by default). Every [`Hub::broadcast`] passes
-    /// through it.
-    pub fn set_backplane(&self, backplane: Arc<dyn Backplane>) {
-        *self
-            .inner
-            .backplane
-            .write()
-            .unwrap_or_else(PoisonError::into_inner) = backplane;
-    }
-
-    /// Sends a message to every client (Kashvi's `hub.Broadcast <- data`), through the
-    /// backplane. Never blocks and never waits for a client; a client whose queue is full is
-    /// evicted. The payload is shared by every recipient, not copied.
-    ///
-    /// Returns how many local clients had the message queued now (with a cross-node
-    /// backplane, 0: local clients get it when it comes back from the cluster with its id).
-    pub fn broadcast(&self, message: impl Into<Message>) -> usize {
-        self.broadcast_outgoing(Broadcast::ready(message.into()))
-    }
-
-    /// As [`Hub::broadcast`], building the message from its history id, so the application
-    /// can put the id in the payload (WebSocket clients have no `id:` field; see the README's
-    /// "Resume" section). The id is `None` when the hub keeps no history, or when a cross-node
-    /// backplane delivers the message to this node only (it is down). A backplane may call
-    /// `build` again with another id; only the last message is sent.
-    ///
-    /// ```
-    /// use hub_core::{Hub, HubConfig, Message};
-    ///
-    /// let hub = Hub::with_config(HubConfig::default().history(100));
-    /// hub.broadcast_with(|id| {
-    ///     Message::text(format!(r#"{{"id":{},"score":"2-1"}}"#, id.unwrap_or(0)))
-    /// });
-    /// ```
-    pub fn broadcast_with(
-        &self,
-        build: impl FnMut(Option<u64>) -> Message + Send + 'static,
-    ) -> usize {
-        self.broadcast_outgoing(Broadcast::build(build))
-    }
-
-    fn broadcast_outgoing(&self, message: Broadcast) -> usize {
-        Counters::add(&self.inner.counters.broadcasts, 1);
-        let backplane = self
-            .inner
-            .backplane
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        backplane.broadcast(self, message)
-    }
-
-    /// Records `message` in the history under the hub's next id and queues it for every
-    /// client connected to this process, bypassing the backplane ([`LocalOnly`] does this).
-    pub fn deliver_local(&self, message: impl Into<Broadcast>) -> usize {
-        let mut message = message.into();
-        match &self.inner.history {
-            None => self.fan_out(None, &message.message(None)),
-            Some(history) => {
-                // Held across the fan-out: ids reach every client in increasing order.
-                let mut history = history.lock().unwrap_or_else(PoisonError::into_inner);
-                let message = message.message(Some(history.peek_id()));
-                let id = history.record(&message);
-                self.fan_out(Some(id), &message)
-            }
-        }
-    }
-
-    /// Records `message` in the history under `id`, an id given across the cluster, and
-    /// queues it for every client connected to this process. Ids must increase: one not
-    /// above the newest recorded is not delivered again (`None`).
-    pub fn deliver_with_id(&self, id: u64, message: Message) -> Option<usize> {
-        match &self.inner.history {
-            None => Some(self.fan_out(Some(id), &message)),
-            Some(history) => {
-                let mut history = history.lock().unwrap_or_else(PoisonError::into_inner);
-                history
-                    .record_at(id, &message)
-                    .then(|| self.fan_out(Some(id), &message))
-            }
-        }
-    }
-
-    /// Records `message` under `id` in the history without sending it to anyone: a node
-    /// joining a cluster fills its history so clients can resume on it. `false` when `id` is
-    /// not above the newest recorded (or there is no history).
-    pub fn remember(&self, id: u64, message: Message) -> bool {
-        self.inner.history.as_ref().is_some_and(|history| {
-            history
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .record_at(id, &message)
-        })
-    }
-
-    /// Queues `message` for every client connected to this process without an id and without
-    /// recording it: a backplane cut off from its cluster delivers this way, since it cannot
-    /// give the message an id the cluster agrees on.
-    pub fn deliver_without_id(&self, message: Message) -> usize {
-        self.fan_out(None, &message)
-    }
-
-    fn fan_out(&self, id: Option<u64>, message: &Message) -> usize {
-        let mut queued = 0;
-        let mut evicted: Vec<(ClientId, usize)> = Vec::new();
-        {
-            let registry = self
-                .inner
-                .registry
-                .read()
-                .unwrap_or_else(PoisonError::into_inner);
-            for client in registry.values() {
-                if id.is_some_and(|id| id <= client.resume_after.load(Ordering::Relaxed)) {
-                    continue; // resuming from a later id than this node had: seen already
-                }
-                match client.push(id, message.clone()) {
-                    Push::Queued { .. } => queued += 1,
-                    // the message that found the queue full is lost to that client too
-                    Push::Evicted { dropped } => evicted.push((client.id, dropped + 1)),
-                    Push::Closed => {}
-                }
-            }
-        }
-        for (id, dropped) in evicted {
-            self.inner.count_dropped(dropped);
-            self.inner.remove(id, DisconnectReason::SlowConsumer);
-            tracing::debug!(client = %id, "evicted slow consumer");
-        }
-        queued
-    }
-
     /// Clients connected now. Exact: it changes only under the registry's lock.
     pub fn client_count(&self) -> usize {
         self.inner.count.load(Ordering::SeqCst)
@@ -390,14 +259,6 @@ impl Hub {
         WeakHub {
             inner: Arc::downgrade(&self.inner),
         }
-    }
-
-    fn backplane(&self) -> Arc<dyn Backplane> {
-        self.inner
-            .backplane
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
     }
 
     /// Resolves at the next change of the registry (a client joined or left) or of the hub's

@@ -30,6 +30,7 @@ mod client;
 mod config;
 mod driver;
 mod error;
+mod fanout;
 pub mod handshake;
 mod history;
 mod hub;

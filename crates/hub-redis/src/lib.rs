@@ -225,7 +225,7 @@ pub fn attach(
     let subscriber = subscribe::Subscriber::new(
         hub.downgrade(),
         manager.clone(),
-        &target,
+        target.clone(),
         push_rx,
         backplane.node,
         counters.clone(),

@@ -2,6 +2,7 @@
 //! catches up from the history stream after a reconnect, and keeps the connection's state.
 
 use crate::envelope;
+use crate::publish::Target;
 use crate::stats::Counters;
 use hub_core::{BackplaneState, Hub, WeakHub};
 use redis::aio::ConnectionManager;
@@ -15,9 +16,8 @@ use tokio::sync::mpsc::UnboundedReceiver;
 pub(crate) struct Subscriber {
     pub(crate) hub: WeakHub,
     pub(crate) manager: ConnectionManager,
-    pub(crate) channel: String,
-    pub(crate) stream: String,
-    pub(crate) history: usize,
+    /// The channel, the history stream and its length.
+    pub(crate) target: Target,
     pub(crate) pushes: UnboundedReceiver<PushInfo>,
     pub(crate) node: u64,
     pub(crate) counters: Arc<Counters>,
@@ -32,7 +32,7 @@ impl Subscriber {
     pub(crate) fn new(
         hub: WeakHub,
         manager: ConnectionManager,
-        target: &crate::publish::Target,
+        target: Target,
         pushes: UnboundedReceiver<PushInfo>,
         node: u64,
         counters: Arc<Counters>,
@@ -41,9 +41,7 @@ impl Subscriber {
         Self {
             hub,
             manager,
-            channel: target.channel.clone(),
-            stream: target.stream.clone(),
-            history: target.history,
+            target,
             pushes,
             node,
             counters,
@@ -75,7 +73,7 @@ impl Subscriber {
                         return;
                     }
                     if !subscribed {
-                        match self.manager.subscribe(&self.channel).await {
+                        match self.manager.subscribe(&self.target.channel).await {
                             Ok(()) => subscribed = true,
                             Err(error) => {
                                 tracing::debug!(%error, "subscribe failed");
@@ -147,11 +145,11 @@ impl Subscriber {
             last => format!("({last}-0"),
         };
         let reply = redis::cmd("XREVRANGE")
-            .arg(&self.stream)
+            .arg(&self.target.stream)
             .arg("+")
             .arg(start)
             .arg("COUNT")
-            .arg(self.history + 1) // one more: whether anything older was missed too
+            .arg(self.target.history + 1) // one more: whether anything older was missed too
             .query_async::<Value>(&mut self.manager)
             .await;
         // Published after the subscription: their pushes came in before the reply.
@@ -161,8 +159,8 @@ impl Subscriber {
         }
         match reply.map(|value| entries(&value)) {
             Ok(Some(mut entries)) => {
-                if entries.len() > self.history {
-                    entries.truncate(self.history);
+                if entries.len() > self.target.history {
+                    entries.truncate(self.target.history);
                     if self.synced {
                         tracing::warn!("cut off longer than the history: older broadcasts lost");
                         Counters::bump(&self.counters.catch_up_gaps);
@@ -191,7 +189,7 @@ impl Subscriber {
                 tracing::debug!(%error, "reading the history failed");
             }
             Err(error) => {
-                tracing::warn!(%error, stream = %self.stream, "cannot read the history");
+                tracing::warn!(%error, stream = %self.target.stream, "cannot read the history");
                 self.counters.set_state(BackplaneState::Up);
             }
         }

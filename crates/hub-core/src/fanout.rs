@@ -1,0 +1,151 @@
+//! Broadcast: through the backplane, and the local deliveries backplanes build on.
+
+use crate::backplane::{Backplane, Broadcast};
+use crate::client::{ClientId, Push};
+use crate::hub::Hub;
+use crate::message::Message;
+use crate::stats::{Counters, DisconnectReason};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, PoisonError};
+
+impl Hub {
+    /// Replaces the cross-node fan-out (in-memory by default). Every [`Hub::broadcast`] passes
+    /// through it.
+    pub fn set_backplane(&self, backplane: Arc<dyn Backplane>) {
+        *self
+            .inner
+            .backplane
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = backplane;
+    }
+
+    /// Sends a message to every client (Kashvi's `hub.Broadcast <- data`), through the
+    /// backplane. Never blocks and never waits for a client; a client whose queue is full is
+    /// evicted. The payload is shared by every recipient, not copied.
+    ///
+    /// Returns how many local clients had the message queued now (with a cross-node
+    /// backplane, 0: local clients get it when it comes back from the cluster with its id).
+    pub fn broadcast(&self, message: impl Into<Message>) -> usize {
+        self.broadcast_outgoing(Broadcast::ready(message.into()))
+    }
+
+    /// As [`Hub::broadcast`], building the message from its history id, so the application
+    /// can put the id in the payload (WebSocket clients have no `id:` field; see the README's
+    /// "Resume" section). The id is `None` when the hub keeps no history, or when a cross-node
+    /// backplane delivers the message to this node only (it is down). A backplane may call
+    /// `build` again with another id; only the last message is sent.
+    ///
+    /// ```
+    /// use hub_core::{Hub, HubConfig, Message};
+    ///
+    /// let hub = Hub::with_config(HubConfig::default().history(100));
+    /// hub.broadcast_with(|id| {
+    ///     Message::text(format!(r#"{{"id":{},"score":"2-1"}}"#, id.unwrap_or(0)))
+    /// });
+    /// ```
+    pub fn broadcast_with(
+        &self,
+        build: impl FnMut(Option<u64>) -> Message + Send + 'static,
+    ) -> usize {
+        self.broadcast_outgoing(Broadcast::build(build))
+    }
+
+    fn broadcast_outgoing(&self, message: Broadcast) -> usize {
+        Counters::add(&self.inner.counters.broadcasts, 1);
+        let backplane = self
+            .inner
+            .backplane
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        backplane.broadcast(self, message)
+    }
+
+    /// Records `message` in the history under the hub's next id and queues it for every
+    /// client connected to this process, bypassing the backplane
+    /// ([`LocalOnly`](crate::LocalOnly) does this).
+    pub fn deliver_local(&self, message: impl Into<Broadcast>) -> usize {
+        let mut message = message.into();
+        match &self.inner.history {
+            None => self.fan_out(None, &message.message(None)),
+            Some(history) => {
+                // Held across the fan-out: ids reach every client in increasing order.
+                let mut history = history.lock().unwrap_or_else(PoisonError::into_inner);
+                let message = message.message(Some(history.peek_id()));
+                let id = history.record(&message);
+                self.fan_out(Some(id), &message)
+            }
+        }
+    }
+
+    /// Records `message` in the history under `id`, an id given across the cluster, and
+    /// queues it for every client connected to this process. Ids must increase: one not
+    /// above the newest recorded is not delivered again (`None`).
+    pub fn deliver_with_id(&self, id: u64, message: Message) -> Option<usize> {
+        match &self.inner.history {
+            None => Some(self.fan_out(Some(id), &message)),
+            Some(history) => {
+                let mut history = history.lock().unwrap_or_else(PoisonError::into_inner);
+                history
+                    .record_at(id, &message)
+                    .then(|| self.fan_out(Some(id), &message))
+            }
+        }
+    }
+
+    /// Records `message` under `id` in the history without sending it to anyone: a node
+    /// joining a cluster fills its history so clients can resume on it. `false` when `id` is
+    /// not above the newest recorded (or there is no history).
+    pub fn remember(&self, id: u64, message: Message) -> bool {
+        self.inner.history.as_ref().is_some_and(|history| {
+            history
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .record_at(id, &message)
+        })
+    }
+
+    /// Queues `message` for every client connected to this process without an id and without
+    /// recording it: a backplane cut off from its cluster delivers this way, since it cannot
+    /// give the message an id the cluster agrees on.
+    pub fn deliver_without_id(&self, message: Message) -> usize {
+        self.fan_out(None, &message)
+    }
+
+    fn fan_out(&self, id: Option<u64>, message: &Message) -> usize {
+        let mut queued = 0;
+        let mut evicted: Vec<(ClientId, usize)> = Vec::new();
+        {
+            let registry = self
+                .inner
+                .registry
+                .read()
+                .unwrap_or_else(PoisonError::into_inner);
+            for client in registry.values() {
+                if id.is_some_and(|id| id <= client.resume_after.load(Ordering::Relaxed)) {
+                    continue; // resuming from a later id than this node had: seen already
+                }
+                match client.push(id, message.clone()) {
+                    Push::Queued { .. } => queued += 1,
+                    // the message that found the queue full is lost to that client too
+                    Push::Evicted { dropped } => evicted.push((client.id, dropped + 1)),
+                    Push::Closed => {}
+                }
+            }
+        }
+        for (id, dropped) in evicted {
+            self.inner.count_dropped(dropped);
+            self.inner.remove(id, DisconnectReason::SlowConsumer);
+            tracing::debug!(client = %id, "evicted slow consumer");
+        }
+        queued
+    }
+
+    pub(crate) fn backplane(&self) -> Arc<dyn Backplane> {
+        self.inner
+            .backplane
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
