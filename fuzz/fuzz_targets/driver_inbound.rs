@@ -21,7 +21,7 @@ fuzz_target!(|data: &[u8]| {
         .build()
         .expect("runtime");
     runtime.block_on(async {
-        let hub = Hub::with_config(HubConfig::default().max_message_size(64 * 1024));
+        let hub = Hub::with_config(HubConfig::default().max_message_size(64 * 1024)).expect("valid config");
         hub.on_message(|hub, msg| {
             // echo and broadcast: exercises the queue, eviction and the writer
             let _ = msg.client.send(msg.message.clone());

@@ -169,7 +169,7 @@ async fn upgrades_after_shutdown_get_503(adapter: Adapter) {
 }
 
 async fn broadcasting_from_the_handler_while_queues_are_full_does_not_deadlock(adapter: Adapter) {
-    let hub = Hub::with_config(HubConfig::default().queue_capacity(4));
+    let hub = Hub::with_config(HubConfig::default().queue_capacity(4)).unwrap();
     let handled = Arc::new(AtomicUsize::new(0));
     let done = handled.clone();
     let finished = Arc::new(tokio::sync::Notify::new());

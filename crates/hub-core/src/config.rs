@@ -1,9 +1,38 @@
-//! Hub configuration.
+//! Hub configuration and its validation.
 
 use crate::origin::OriginPolicy;
 use std::time::Duration;
 
+/// Why a [`HubConfig`] was refused by [`HubConfig::validate`] (and so by
+/// [`Hub::with_config`](crate::Hub::with_config)). Fix the setting named; nothing was created.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A setting that must be at least 1 (or longer than zero) was zero.
+    #[error("HubConfig::{0} must not be zero")]
+    Zero(&'static str),
+    /// The ping interval is not shorter than the pong wait: the silence deadline would come
+    /// before the first ping, and every healthy idle client would be dropped.
+    #[error(
+        "HubConfig::ping_interval ({ping_interval:?}) must be shorter than \
+         HubConfig::pong_wait ({pong_wait:?}), as Kashvi's 54 s / 60 s"
+    )]
+    PingNotBeforePongWait {
+        /// The ping interval given.
+        ping_interval: Duration,
+        /// The pong wait given.
+        pong_wait: Duration,
+    },
+}
+
 /// Configuration of a [`Hub`](crate::Hub). Every default matches Kashvi's `pkg/ws`.
+///
+/// The setters take any value; [`HubConfig::validate`] checks the whole, and
+/// [`Hub::with_config`](crate::Hub::with_config) refuses a configuration it rejects:
+/// `queue_capacity`, `max_message_size`, `ping_interval`, `pong_wait` and `write_wait` must not
+/// be zero, and `ping_interval` must be shorter than `pong_wait`. `shutdown_timeout` may be
+/// zero (close at once, without flushing). Durations too long to add to a clock reading
+/// (`Duration::MAX`, say) mean "never": the deadline is simply not armed.
 ///
 /// ```
 /// use hub_core::{HubConfig, OriginPolicy};
@@ -20,17 +49,20 @@ use std::time::Duration;
 #[non_exhaustive]
 pub struct HubConfig {
     /// Messages that may wait in one client's outbound queue. A `send` or `broadcast` that finds
-    /// the queue full evicts the client (close 1008). Default: 256.
+    /// the queue full evicts the client (close 1008). At least 1. Default: 256.
     pub queue_capacity: usize,
     /// Largest inbound message (after reassembly of fragments), in bytes. Larger → close 1009.
-    /// Default: 512 KiB.
+    /// At least 1. Default: 512 KiB.
     pub max_message_size: usize,
-    /// How often an idle connection is pinged. Default: 54 s.
+    /// How often an idle connection is pinged. Not zero, and shorter than
+    /// [`Self::pong_wait`]. Default: 54 s.
     pub ping_interval: Duration,
     /// How long the hub waits for any frame (a pong or anything else) before it gives up on the
     /// peer. Default: 60 s.
     pub pong_wait: Duration,
-    /// How long one write may stay blocked before the connection is dropped. Default: 10 s.
+    /// How long the socket may accept no byte at all, while writes are pending, before the
+    /// connection is dropped (gorilla's per-write deadline): a slow link that keeps moving is
+    /// governed by the queue and eviction instead. Not zero. Default: 10 s.
     pub write_wait: Duration,
     /// How long [`Hub::shutdown`](crate::Hub::shutdown) lets each client flush its queue before
     /// closing it. Default: 10 s.
@@ -60,9 +92,9 @@ impl Default for HubConfig {
 }
 
 impl HubConfig {
-    /// Set [`Self::queue_capacity`] (at least 1).
+    /// Set [`Self::queue_capacity`].
     pub fn queue_capacity(mut self, capacity: usize) -> Self {
-        self.queue_capacity = capacity.max(1);
+        self.queue_capacity = capacity;
         self
     }
 
@@ -106,5 +138,52 @@ impl HubConfig {
     pub fn origin(mut self, policy: OriginPolicy) -> Self {
         self.origin = policy;
         self
+    }
+
+    /// Checks the configuration as a whole.
+    ///
+    /// ```
+    /// use hub_core::{ConfigError, HubConfig};
+    /// use std::time::Duration;
+    ///
+    /// assert!(HubConfig::default().validate().is_ok());
+    /// let late_ping = HubConfig::default()
+    ///     .ping_interval(Duration::from_secs(3))
+    ///     .pong_wait(Duration::from_secs(2));
+    /// assert!(matches!(
+    ///     late_ping.validate(),
+    ///     Err(ConfigError::PingNotBeforePongWait { .. })
+    /// ));
+    /// assert_eq!(
+    ///     HubConfig::default().queue_capacity(0).validate(),
+    ///     Err(ConfigError::Zero("queue_capacity"))
+    /// );
+    /// ```
+    ///
+    /// # Errors
+    /// The first setting found wrong, as a [`ConfigError`].
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.queue_capacity == 0 {
+            return Err(ConfigError::Zero("queue_capacity"));
+        }
+        if self.max_message_size == 0 {
+            return Err(ConfigError::Zero("max_message_size"));
+        }
+        for (name, value) in [
+            ("ping_interval", self.ping_interval),
+            ("pong_wait", self.pong_wait),
+            ("write_wait", self.write_wait),
+        ] {
+            if value.is_zero() {
+                return Err(ConfigError::Zero(name));
+            }
+        }
+        if self.ping_interval >= self.pong_wait {
+            return Err(ConfigError::PingNotBeforePongWait {
+                ping_interval: self.ping_interval,
+                pong_wait: self.pong_wait,
+            });
+        }
+        Ok(())
     }
 }

@@ -12,7 +12,7 @@
 //! use hub_core::{Hub, HubConfig, Message, OriginPolicy};
 //!
 //! // Kashvi: var Chat = ws.NewHub(); go Chat.Run()   — here there is no Run to forget.
-//! let chat = Hub::with_config(HubConfig::default().origin(OriginPolicy::SameOrigin));
+//! let chat = Hub::with_config(HubConfig::default().origin(OriginPolicy::SameOrigin))?;
 //!
 //! // Kashvi: hubs.Chat.OnMessage = func(hub, msg) { hub.Broadcast <- msg.Data }
 //! chat.on_message(|hub, msg| {
@@ -22,6 +22,7 @@
 //! // From anywhere (another task, another thread, plain sync code):
 //! chat.broadcast(Message::text(r#"{"type":"update","data":"live score changed"}"#));
 //! assert_eq!(chat.client_count(), 0);
+//! # Ok::<(), hub_core::ConfigError>(())
 //! ```
 #![doc(test(attr(deny(warnings))))]
 
@@ -44,11 +45,11 @@ mod transport;
 
 pub use backplane::{Backplane, BackplaneState, BackplaneStats, Broadcast, LocalOnly};
 pub use client::{Client, ClientId};
-pub use config::HubConfig;
+pub use config::{ConfigError, HubConfig};
 pub use driver::Connection;
 pub use error::SendError;
 pub use handshake::{Accept, Rejection, RequestHead};
-pub use history::Missed;
+pub use history::{HistoryError, Missed, MAX_ID};
 pub use hub::{Hub, Inbound, WeakHub};
 pub use message::{CloseCode, CloseFrame, Message, Text};
 pub use notify::Changed;

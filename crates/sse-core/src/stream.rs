@@ -21,7 +21,7 @@ pub(crate) const HEARTBEAT: &[u8] = b":\n\n";
 #[non_exhaustive]
 pub struct SseConfig {
     /// A comment is written this often, so proxies keep the connection open and a client that
-    /// went away is noticed (the write fails). `None`: no heartbeat. Default: 15 s.
+    /// went away is noticed (the write fails). `None` or zero: no heartbeat. Default: 15 s.
     pub heartbeat: Option<Duration>,
     /// The `retry:` sent first: the browser's delay before it reconnects. Default: none (the
     /// browser's own, about 3 s).
@@ -157,8 +157,9 @@ impl SseStream {
             waker: AtomicWaker::new(),
             capacity: config.buffer.max(1),
         });
-        let heartbeat = config.heartbeat;
-        let next_beat = heartbeat.map(|h| timer.now() + h);
+        // zero means none; a period too long to add to the clock never comes
+        let heartbeat = config.heartbeat.filter(|h| !h.is_zero());
+        let next_beat = heartbeat.and_then(|h| timer.now().checked_add(h));
         let body = SseBody {
             shared: shared.clone(),
             preamble: Some(config.preamble()),
@@ -320,12 +321,12 @@ impl<R: Timer> Stream for SseBody<R> {
         match sleep.as_mut().poll(cx) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(()) => {
+                // the next beat after now, on the same schedule: computed, never looped
                 let now = this.timer.now();
-                let mut next = at + every;
-                while next <= now {
-                    next += every;
-                }
-                this.next_beat = Some(next);
+                let periods = now.saturating_duration_since(at).as_nanos() / every.as_nanos() + 1;
+                let step = every.as_nanos().saturating_mul(periods);
+                let step = Duration::from_nanos(u64::try_from(step).unwrap_or(u64::MAX));
+                this.next_beat = at.checked_add(step);
                 this.sleep = None;
                 Poll::Ready(Some(Bytes::from_static(HEARTBEAT)))
             }

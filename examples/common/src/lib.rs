@@ -118,6 +118,18 @@ impl Settings {
         };
         settings.ping_interval = ms("PING_INTERVAL_MS", settings.ping_interval)?;
         settings.pong_wait = ms("PONG_WAIT_MS", settings.pong_wait)?;
+        settings
+            .hub_config()
+            .validate()
+            .map_err(|error| match error {
+                hub_core::ConfigError::PingNotBeforePongWait { .. } => format!(
+                    "PING_INTERVAL_MS ({}) must be below PONG_WAIT_MS ({}): a client is pinged \
+                 before the hub gives up on it (Kashvi: 54000 and 60000)",
+                    settings.ping_interval.as_millis(),
+                    settings.pong_wait.as_millis()
+                ),
+                other => other.to_string(),
+            })?;
         Ok(settings)
     }
 
@@ -147,27 +159,33 @@ pub struct App {
 
 impl App {
     /// Builds the hubs from a base configuration.
-    pub fn new(config: HubConfig) -> Self {
+    ///
+    /// # Errors
+    /// The configuration is invalid ([`HubConfig::validate`]).
+    pub fn new(config: HubConfig) -> Result<Self, hub_core::ConfigError> {
         Self::with_sse(config, SseConfig::default())
     }
 
     /// Builds the hubs from a base configuration and event-stream settings. The chat keeps
     /// the configuration's history, or [`CHAT_HISTORY`] messages if it has none.
-    pub fn with_sse(config: HubConfig, sse: SseConfig) -> Self {
+    ///
+    /// # Errors
+    /// The configuration is invalid ([`HubConfig::validate`]).
+    pub fn with_sse(config: HubConfig, sse: SseConfig) -> Result<Self, hub_core::ConfigError> {
         let chat_config = match config.history {
             0 => config.clone().history(CHAT_HISTORY),
             _ => config.clone(),
         };
-        let chat = Hub::with_config(chat_config);
+        let chat = Hub::with_config(chat_config)?;
         chat.on_message(|hub, msg| {
             hub.broadcast(msg.message);
         });
-        let echo = Hub::with_config(config.max_message_size(ECHO_MAX_MESSAGE));
+        let echo = Hub::with_config(config.max_message_size(ECHO_MAX_MESSAGE))?;
         echo.on_message(|_hub, msg| {
             // A client too slow to take its own echoes is evicted; nothing to do here.
             let _ = msg.client.send(msg.message);
         });
-        Self { chat, echo, sse }
+        Ok(Self { chat, echo, sse })
     }
 
     /// Joins the chat hub to every server on the Redis at `url` (`hub_redis`, channel
@@ -231,8 +249,13 @@ impl App {
 
 /// Resolves once `hub` starts shutting down.
 pub async fn shut_down(hub: &Hub) {
-    while !hub.is_shutting_down() {
-        hub.changed().await;
+    loop {
+        // notification first, then the check: a shutdown in between is not missed
+        let changed = hub.changed();
+        if hub.is_shutting_down() {
+            return;
+        }
+        changed.await;
     }
 }
 
@@ -255,7 +278,10 @@ pub async fn startup(name: &str) -> Result<(std::net::TcpListener, App), std::pr
         eprintln!("cannot listen on {}: {error}", settings.addr);
         std::process::ExitCode::FAILURE
     })?;
-    let app = App::new(settings.hub_config());
+    let app = App::new(settings.hub_config()).map_err(|error| {
+        eprintln!("configuration error: {error}");
+        std::process::ExitCode::from(2)
+    })?;
     if let Some(url) = &settings.redis_url {
         let backplane = app.join_cluster(url).map_err(|error| {
             eprintln!("REDIS_URL: {error}");
