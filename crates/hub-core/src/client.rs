@@ -41,7 +41,8 @@ pub(crate) struct CloseRequest {
 #[derive(Debug, Default)]
 pub(crate) struct Queue {
     pub(crate) data: VecDeque<(Option<u64>, Message)>,
-    /// `false` once the client left the registry: nothing more is accepted.
+    /// `true` once the client has left (closed, evicted, gone): nothing more is accepted.
+    /// Whoever sets it counts the departure, so each client is counted exactly once.
     pub(crate) closed: bool,
     pub(crate) close: Option<CloseRequest>,
 }
@@ -56,13 +57,10 @@ impl Queue {
 }
 
 pub(crate) enum Push {
-    Queued {
-        was_empty: bool,
-    },
-    /// The queue was full: the client is now evicted; `dropped` queued messages were discarded.
-    Evicted {
-        dropped: usize,
-    },
+    Queued,
+    /// The queue was full: the client is now evicted (counted, with the discarded messages and
+    /// the refused one); the caller takes it out of the registry.
+    Evicted,
     Closed,
 }
 
@@ -85,53 +83,76 @@ impl Shared {
         self.queue.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Queues a message, or evicts the client when its queue is full. Never blocks on the peer.
-    pub(crate) fn push(&self, id: Option<u64>, message: Message) -> Push {
-        let outcome = {
-            let mut q = self.lock();
-            if q.closed {
-                return Push::Closed;
-            }
-            if q.data.len() >= self.capacity {
-                q.closed = true;
-                q.close = Some(CloseRequest {
-                    frame: CloseFrame::from_static(CloseCode::POLICY, "slow consumer"),
-                    reason: DisconnectReason::SlowConsumer,
-                    drain: false,
-                });
-                Push::Evicted {
-                    dropped: q.discard(),
-                }
-            } else {
-                let was_empty = q.data.is_empty();
-                q.data.push_back((id, message));
-                Push::Queued { was_empty }
-            }
-        };
-        match outcome {
-            Push::Queued { was_empty: false } => {}
-            _ => self.waker.wake(),
+    /// Counts a departure and `dropped` messages; the caller has just closed the queue.
+    fn count_departure(&self, reason: DisconnectReason, dropped: usize) {
+        if let Some(hub) = self.hub.upgrade() {
+            hub.count_dropped(dropped);
+            hub.departed(self.id, reason);
         }
-        outcome
     }
 
-    /// Asks the driver to close. Returns `false` if the client had already left.
+    /// Queues a message, or evicts the client when its queue is full. Never blocks on the peer.
+    pub(crate) fn push(&self, id: Option<u64>, message: Message) -> Push {
+        let mut q = self.lock();
+        if q.closed {
+            return Push::Closed;
+        }
+        if q.data.len() >= self.capacity {
+            q.closed = true;
+            q.close = Some(CloseRequest {
+                frame: CloseFrame::from_static(CloseCode::POLICY, "slow consumer"),
+                reason: DisconnectReason::SlowConsumer,
+                drain: false,
+            });
+            // the queued messages and the one that found the queue full
+            let dropped = q.discard() + 1;
+            drop(q);
+            self.count_departure(DisconnectReason::SlowConsumer, dropped);
+            self.waker.wake();
+            return Push::Evicted;
+        }
+        let was_empty = q.data.is_empty();
+        q.data.push_back((id, message));
+        drop(q);
+        if was_empty {
+            self.waker.wake();
+        }
+        Push::Queued
+    }
+
+    /// Asks the driver to close; counts the departure under the request's reason. Returns
+    /// `false` (and counts nothing) if the client had already left.
     pub(crate) fn request_close(&self, request: CloseRequest) -> bool {
         let mut q = self.lock();
         if q.closed {
             return false;
         }
         q.closed = true;
-        if !request.drain {
-            let dropped = q.discard();
-            if let Some(hub) = self.hub.upgrade() {
-                hub.count_dropped(dropped);
-            }
-        }
+        let dropped = if request.drain { 0 } else { q.discard() };
+        let reason = request.reason;
         q.close = Some(request);
         drop(q);
+        self.count_departure(reason, dropped);
         self.waker.wake();
         true
+    }
+
+    /// The driver leaves: closes the queue if nobody did yet (then counts the departure under
+    /// `reason`), discards what is left in it, and leaves the registry.
+    pub(crate) fn leave(&self, reason: DisconnectReason) {
+        let (first, dropped) = {
+            let mut q = self.lock();
+            let first = !q.closed;
+            q.closed = true;
+            (first, q.discard())
+        };
+        if let Some(hub) = self.hub.upgrade() {
+            hub.count_dropped(dropped);
+            if first {
+                hub.departed(self.id, reason);
+            }
+            hub.unregister(self.id);
+        }
     }
 }
 
@@ -153,16 +174,17 @@ impl Client {
     /// # Errors
     /// - [`SendError::Closed`] if the client has left; the message is handed back.
     /// - [`SendError::Evicted`] if its queue was full: the same policy as
-    ///   [`Hub::broadcast`](crate::Hub::broadcast), the client is evicted with close code 1008.
+    ///   [`Hub::broadcast`](crate::Hub::broadcast), the client is evicted with close code 1008,
+    ///   counted in [`Stats::evicted`](crate::Stats::evicted), and this message and the queued
+    ///   ones in [`Stats::dropped`](crate::Stats::dropped).
     pub fn send(&self, message: impl Into<Message>) -> Result<(), SendError> {
         let message = message.into();
         match self.shared.push(None, message.clone()) {
-            Push::Queued { .. } => Ok(()),
+            Push::Queued => Ok(()),
             Push::Closed => Err(SendError::Closed(message)),
-            Push::Evicted { dropped } => {
+            Push::Evicted => {
                 if let Some(hub) = self.shared.hub.upgrade() {
-                    hub.count_dropped(dropped);
-                    hub.remove(self.shared.id, DisconnectReason::SlowConsumer);
+                    hub.unregister(self.shared.id);
                 }
                 Err(SendError::Evicted)
             }
@@ -180,7 +202,7 @@ impl Client {
         });
         if requested {
             if let Some(hub) = self.shared.hub.upgrade() {
-                hub.remove(self.shared.id, DisconnectReason::ClosedByServer);
+                hub.unregister(self.shared.id);
             }
         }
         requested

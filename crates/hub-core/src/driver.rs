@@ -32,7 +32,7 @@ enum State {
     /// Writing the queue out before a graceful close, until `deadline`.
     Draining {
         request: CloseRequest,
-        deadline: Instant,
+        deadline: Option<Instant>,
     },
     /// Our close frame is sent (or being flushed); waiting for the peer's reply until `deadline`.
     /// Once reading is over (`read_done`), the transport's `poll_close` lingers: it flushes,
@@ -40,7 +40,7 @@ enum State {
     /// instead of a reset.
     Closing {
         reason: DisconnectReason,
-        deadline: Instant,
+        deadline: Option<Instant>,
         read_done: bool,
     },
     /// The peer closed; flushing our reply, then done.
@@ -71,6 +71,13 @@ pub struct Connection<T: Transport, R: Timer> {
     missed: Option<Missed>,
     /// ...then the history it missed, then the live queue.
     replay: VecDeque<(u64, Message)>,
+    /// The transport's [`Transport::bytes_written`] when last looked at.
+    written: u64,
+}
+
+/// `now + d`, or `None` (never) when that is past what an `Instant` can hold.
+fn after(now: Instant, d: std::time::Duration) -> Option<Instant> {
+    now.checked_add(d)
 }
 
 impl<T: Transport, R: Timer> Connection<T, R> {
@@ -80,7 +87,6 @@ impl<T: Transport, R: Timer> Connection<T, R> {
         transport: T,
         timer: R,
         liveness: Liveness,
-        replay: Replay,
     ) -> Self {
         let c = &hub.inner.config;
         let now = timer.now();
@@ -101,9 +107,16 @@ impl<T: Transport, R: Timer> Connection<T, R> {
             ping_due: false,
             unflushed: false,
             finished: false,
-            missed: replay.missed,
-            replay: replay.messages,
+            missed: None,
+            replay: VecDeque::new(),
+            written: 0,
         }
+    }
+
+    /// What a resuming client is owed, written before its live queue.
+    pub(crate) fn set_replay(&mut self, replay: Replay) {
+        self.missed = replay.missed;
+        self.replay = replay.messages;
     }
 
     /// The client this connection serves.
@@ -147,6 +160,9 @@ impl<T: Transport, R: Timer> Connection<T, R> {
             Ok(None) => Ok(()),
             Ok(Some(fut)) => {
                 self.handler = Some(fut);
+                // Nothing is read while the handler runs, so the peer's pongs cannot be seen:
+                // silence is not counted until it is done (pings go on).
+                self.keepalive.hold_silence();
                 self.poll_handler(cx)
             }
             Err(_) => Err(self.handler_panicked()),
@@ -161,8 +177,8 @@ impl<T: Transport, R: Timer> Connection<T, R> {
             Ok(Poll::Pending) => Ok(()),
             Ok(Poll::Ready(())) => {
                 self.handler = None;
-                // Reads were paused while the handler ran: do not count that time as silence.
-                self.keepalive.on_receive(self.timer.now());
+                // Reads resume: the pong wait starts again from now.
+                self.keepalive.release_silence(self.timer.now());
                 Ok(())
             }
             Err(_) => Err(self.handler_panicked()),
@@ -186,7 +202,7 @@ impl<T: Transport, R: Timer> Connection<T, R> {
             return;
         }
         self.leave(reason);
-        let deadline = self.timer.now() + self.hub.inner.config.write_wait;
+        let deadline = after(self.timer.now(), self.hub.inner.config.write_wait);
         // The close frame bypasses the data queue; a transport that cannot take it fails the
         // write and the deadline ends the connection.
         self.unflushed |= Pin::new(&mut self.transport)
@@ -199,14 +215,14 @@ impl<T: Transport, R: Timer> Connection<T, R> {
         };
     }
 
-    fn leave(&self, reason: DisconnectReason) {
-        let dropped = {
-            let mut q = self.client.shared.lock();
-            q.closed = true;
-            q.discard()
-        };
-        self.hub.inner.count_dropped(dropped);
-        self.hub.inner.remove(self.client.id(), reason);
+    /// Leaves the hub (counted once, under `reason` unless the client was closed otherwise
+    /// first); everything still unsent, the replay included, is discarded and counted.
+    fn leave(&mut self, reason: DisconnectReason) {
+        let unsent = self.replay.len() + usize::from(self.missed.is_some());
+        self.replay = VecDeque::new();
+        self.missed = None;
+        self.hub.inner.count_dropped(unsent);
+        self.client.shared.leave(reason);
     }
 
     fn reason_now(&self, otherwise: DisconnectReason) -> DisconnectReason {
@@ -285,18 +301,25 @@ impl<T: Transport, R: Timer> Connection<T, R> {
         }
     }
 
-    /// Before failing the connection, hands the transport what the application had already
-    /// queued, as far as it takes without waiting, ahead of the close frame: replies to the
-    /// peer's earlier, valid messages are not lost to its later error. The rest is discarded
-    /// (and counted) by `begin_close`.
+    /// Before failing the connection, hands the transport what the client is owed, as far as
+    /// it takes without waiting, ahead of the close frame and in the usual order (a missed
+    /// notice, the replay, then the live queue): replies to the peer's earlier, valid messages
+    /// are not lost to its later error. The rest is discarded (and counted) by `begin_close`.
     fn salvage_queue(&mut self, cx: &mut Context<'_>) {
         if !matches!(self.state, State::Open | State::Draining { .. }) {
             return;
         }
         while let Ok(true) = self.ready(cx) {
-            let next = self.client.shared.lock().data.pop_front();
-            let Some((id, message)) = next else { return };
-            if self.start_message(id, message).is_err() {
+            let sent = if let Some(missed) = self.missed.take() {
+                self.start(Outgoing::Missed(missed))
+            } else if let Some((id, message)) = self.replay.pop_front() {
+                self.start_message(Some(id), message)
+            } else {
+                let next = self.client.shared.lock().data.pop_front();
+                let Some((id, message)) = next else { return };
+                self.start_message(id, message)
+            };
+            if sent.is_err() {
                 return;
             }
         }
@@ -308,12 +331,17 @@ impl<T: Transport, R: Timer> Connection<T, R> {
         let _ = Pin::new(&mut self.transport).poll_flush(&mut cx);
     }
 
-    fn on_timers(&mut self, now: Instant) -> Result<(), DisconnectReason> {
+    fn on_timers(&mut self, cx: &mut Context<'_>, now: Instant) -> Result<(), DisconnectReason> {
         match &self.state {
             State::Closing {
-                reason, deadline, ..
+                reason,
+                deadline: Some(deadline),
+                ..
             } if now >= *deadline => return Err(*reason),
-            State::Draining { request, deadline } if now >= *deadline => {
+            State::Draining {
+                request,
+                deadline: Some(deadline),
+            } if now >= *deadline => {
                 // The flush budget is spent: close best effort, and do not wait any longer.
                 let request = request.clone();
                 self.begin_close(request.frame, request.reason);
@@ -322,10 +350,35 @@ impl<T: Transport, R: Timer> Connection<T, R> {
             }
             _ => {}
         }
-        while let Some(timeout) = self.keepalive.handle_timeout(now) {
+        // Bounded: each pass settles one deadline, and there are three kinds.
+        for _ in 0..8 {
+            let Some(timeout) = self.keepalive.handle_timeout(now) else {
+                break;
+            };
             match timeout {
                 Timeout::Ping => self.ping_due = true,
                 Timeout::WriteStalled => {
+                    // One last try: a socket that takes anything now is still moving.
+                    let moving = if self.unflushed {
+                        let flushed = matches!(
+                            Pin::new(&mut self.transport).poll_flush(cx),
+                            Poll::Ready(Ok(()))
+                        );
+                        self.unflushed &= !flushed;
+                        flushed
+                    } else {
+                        matches!(
+                            Pin::new(&mut self.transport).poll_ready(cx),
+                            Poll::Ready(Ok(()))
+                        )
+                    };
+                    if moving {
+                        self.keepalive.on_write_done();
+                        continue;
+                    }
+                    if self.check_progress(now) {
+                        continue;
+                    }
                     return Err(self.reason_now(DisconnectReason::WriteStalled));
                 }
                 Timeout::PeerSilent => {
@@ -353,7 +406,7 @@ impl<T: Transport, R: Timer> Connection<T, R> {
         };
         self.state = State::Draining {
             request,
-            deadline: now + timeout,
+            deadline: after(now, timeout),
         };
     }
 
@@ -382,6 +435,7 @@ impl<T: Transport, R: Timer> Connection<T, R> {
                 Poll::Pending => self.keepalive.on_write_blocked(now),
             }
         }
+        self.check_progress(now);
         if !self.unflushed {
             match self.state {
                 State::PeerClosed => return Err(DisconnectReason::PeerClosed),
@@ -444,6 +498,18 @@ impl<T: Transport, R: Timer> Connection<T, R> {
         Ok(())
     }
 
+    /// Whether the socket took bytes since the last look; if so, a stall is timed from `now`.
+    fn check_progress(&mut self, now: Instant) -> bool {
+        let written = self.transport.bytes_written();
+        if written > self.written {
+            self.written = written;
+            self.keepalive.on_write_progress(now);
+            true
+        } else {
+            false
+        }
+    }
+
     fn ready(&mut self, cx: &mut Context<'_>) -> Result<bool, DisconnectReason> {
         match Pin::new(&mut self.transport).poll_ready(cx) {
             Poll::Ready(Ok(())) => Ok(true),
@@ -482,7 +548,12 @@ impl<T: Transport, R: Timer> Connection<T, R> {
     /// Arms the timer for the next deadline; `true` if that deadline has already passed.
     fn arm_timer(&mut self, cx: &mut Context<'_>) -> bool {
         let mut deadline = self.keepalive.poll_timeout();
-        if let State::Closing { deadline: d, .. } | State::Draining { deadline: d, .. } = self.state
+        if let State::Closing {
+            deadline: Some(d), ..
+        }
+        | State::Draining {
+            deadline: Some(d), ..
+        } = self.state
         {
             deadline = Some(deadline.map_or(d, |k| k.min(d)));
         }
@@ -511,7 +582,7 @@ impl<T: Transport, R: Timer> Connection<T, R> {
             let now = self.timer.now();
             self.poll_handler(cx)?;
             self.read(cx, now)?;
-            self.on_timers(now)?;
+            self.on_timers(cx, now)?;
             self.write(cx, now)?;
             if !self.arm_timer(cx) {
                 return Ok(());

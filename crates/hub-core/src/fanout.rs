@@ -2,9 +2,10 @@
 
 use crate::backplane::{Backplane, Broadcast};
 use crate::client::{ClientId, Push};
+use crate::history::{HistoryError, MAX_ID};
 use crate::hub::Hub;
 use crate::message::Message;
-use crate::stats::{Counters, DisconnectReason};
+use crate::stats::Counters;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, PoisonError};
 
@@ -38,10 +39,11 @@ impl Hub {
     /// ```
     /// use hub_core::{Hub, HubConfig, Message};
     ///
-    /// let hub = Hub::with_config(HubConfig::default().history(100));
+    /// let hub = Hub::with_config(HubConfig::default().history(100))?;
     /// hub.broadcast_with(|id| {
     ///     Message::text(format!(r#"{{"id":{},"score":"2-1"}}"#, id.unwrap_or(0)))
     /// });
+    /// # Ok::<(), hub_core::ConfigError>(())
     /// ```
     pub fn broadcast_with(
         &self,
@@ -79,30 +81,48 @@ impl Hub {
     }
 
     /// Records `message` in the history under `id`, an id given across the cluster, and
-    /// queues it for every client connected to this process. Ids must increase: one not
-    /// above the newest recorded is not delivered again (`None`).
-    pub fn deliver_with_id(&self, id: u64, message: Message) -> Option<usize> {
+    /// queues it for every client connected to this process; returns how many had it queued.
+    ///
+    /// # Errors
+    /// Ids must increase and stay at most [`MAX_ID`](crate::MAX_ID): an id not above the
+    /// newest recorded ([`HistoryError::NotNewer`], a duplicate: not delivered again) or above
+    /// the maximum ([`HistoryError::OutOfRange`]) is refused, and nothing is delivered.
+    pub fn deliver_with_id(&self, id: u64, message: Message) -> Result<usize, HistoryError> {
         match &self.inner.history {
-            None => Some(self.fan_out(Some(id), &message)),
+            None if id > MAX_ID => Err(HistoryError::OutOfRange { id }),
+            None => Ok(self.fan_out(Some(id), &message)),
             Some(history) => {
                 let mut history = history.lock().unwrap_or_else(PoisonError::into_inner);
-                history
-                    .record_at(id, &message)
-                    .then(|| self.fan_out(Some(id), &message))
+                history.record_at(id, &message)?;
+                Ok(self.fan_out(Some(id), &message))
             }
         }
     }
 
     /// Records `message` under `id` in the history without sending it to anyone: a node
-    /// joining a cluster fills its history so clients can resume on it. `false` when `id` is
-    /// not above the newest recorded (or there is no history).
-    pub fn remember(&self, id: u64, message: Message) -> bool {
-        self.inner.history.as_ref().is_some_and(|history| {
+    /// joining a cluster fills its history so clients can resume on it.
+    ///
+    /// # Errors
+    /// As [`Hub::deliver_with_id`], and [`HistoryError::NoHistory`] when the hub keeps none.
+    pub fn remember(&self, id: u64, message: Message) -> Result<(), HistoryError> {
+        let history = self.inner.history.as_ref().ok_or(HistoryError::NoHistory)?;
+        history
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .record_at(id, &message)
+    }
+
+    /// Tells the history that messages with ids below `before` that it has not recorded are
+    /// lost for good: a backplane that came back from an outage could not fetch them all.
+    /// A client resuming from an id below `before` then gets a `missed` notice instead of a
+    /// silent gap. Does nothing without a history.
+    pub fn record_gap(&self, before: u64) {
+        if let Some(history) = &self.inner.history {
             history
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
-                .record_at(id, &message)
-        })
+                .gap_before(before);
+        }
     }
 
     /// Queues `message` for every client connected to this process without an id and without
@@ -114,7 +134,7 @@ impl Hub {
 
     fn fan_out(&self, id: Option<u64>, message: &Message) -> usize {
         let mut queued = 0;
-        let mut evicted: Vec<(ClientId, usize)> = Vec::new();
+        let mut evicted: Vec<ClientId> = Vec::new();
         {
             let registry = self
                 .inner
@@ -126,16 +146,15 @@ impl Hub {
                     continue; // resuming from a later id than this node had: seen already
                 }
                 match client.push(id, message.clone()) {
-                    Push::Queued { .. } => queued += 1,
-                    // the message that found the queue full is lost to that client too
-                    Push::Evicted { dropped } => evicted.push((client.id, dropped + 1)),
+                    Push::Queued => queued += 1,
+                    // counted by the push; leaves the registry once the read lock is released
+                    Push::Evicted => evicted.push(client.id),
                     Push::Closed => {}
                 }
             }
         }
-        for (id, dropped) in evicted {
-            self.inner.count_dropped(dropped);
-            self.inner.remove(id, DisconnectReason::SlowConsumer);
+        for id in evicted {
+            self.inner.unregister(id);
             tracing::debug!(client = %id, "evicted slow consumer");
         }
         queued

@@ -3,6 +3,34 @@
 use crate::message::Message;
 use std::collections::VecDeque;
 
+/// The largest message id a history takes: 2^53 - 1, the largest integer a JavaScript number
+/// holds exactly, so a browser can compare the ids it sees. An id above it is refused.
+pub const MAX_ID: u64 = (1 << 53) - 1;
+
+/// Why a history did not take a message under a given id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum HistoryError {
+    /// The id is not above the newest one recorded: a duplicate or out of order. Nothing was
+    /// delivered (the message was, or should have been, delivered under its first id).
+    #[error("message id {id} is not above the newest recorded ({newest})")]
+    NotNewer {
+        /// The id given.
+        id: u64,
+        /// The newest id recorded.
+        newest: u64,
+    },
+    /// The id is above [`MAX_ID`]; nothing was recorded or delivered.
+    #[error("message id {id} is above the largest id a history takes ({MAX_ID})")]
+    OutOfRange {
+        /// The id given.
+        id: u64,
+    },
+    /// The hub keeps no history ([`HubConfig::history`](crate::HubConfig::history) is 0).
+    #[error("the hub keeps no history")]
+    NoHistory,
+}
+
 /// What a client resuming after `last_event_id` is owed.
 #[derive(Debug, Default)]
 pub(crate) struct Replay {
@@ -51,10 +79,11 @@ impl History {
         self.next_id - 1
     }
 
-    /// Assigns the next id to `message` and remembers it.
+    /// Assigns the next id to `message` and remembers it. Ids never wrap: `record_at` keeps
+    /// them at most [`MAX_ID`], far below `u64::MAX`.
     pub(crate) fn record(&mut self, message: &Message) -> u64 {
         let id = self.next_id;
-        self.next_id += 1;
+        self.next_id = self.next_id.saturating_add(1);
         if self.ring.len() == self.capacity {
             if let Some((evicted, _)) = self.ring.pop_front() {
                 self.forgotten = evicted;
@@ -64,19 +93,42 @@ impl History {
         id
     }
 
-    /// Remembers `message` under `id`, given elsewhere (ids may be sparse); `false` (and
-    /// nothing recorded) when `id` is not above the newest.
-    pub(crate) fn record_at(&mut self, id: u64, message: &Message) -> bool {
-        if id < self.next_id || id == u64::MAX {
-            return false;
+    /// Remembers `message` under `id`, given elsewhere (ids may be sparse).
+    ///
+    /// # Errors
+    /// `id` is not above the newest, or above [`MAX_ID`]; nothing is recorded.
+    pub(crate) fn record_at(&mut self, id: u64, message: &Message) -> Result<(), HistoryError> {
+        if id > MAX_ID {
+            return Err(HistoryError::OutOfRange { id });
+        }
+        if id < self.next_id {
+            return Err(HistoryError::NotNewer {
+                id,
+                newest: self.newest(),
+            });
         }
         if self.ring.is_empty() {
             // whatever came before the first id seen here is unknown to this history
-            self.forgotten = self.forgotten.max(id - 1);
+            self.forgotten = self.forgotten.max(id.saturating_sub(1));
         }
         self.next_id = id;
         self.record(message);
-        true
+        Ok(())
+    }
+
+    /// Messages with ids below `before` that this history has not recorded are lost for good
+    /// (a backplane could not fetch them): clients resuming from any id below `before` are told
+    /// they missed messages, and what is kept from before the gap is dropped.
+    pub(crate) fn gap_before(&mut self, before: u64) {
+        let last_lost = before.saturating_sub(1);
+        if last_lost <= self.forgotten {
+            return;
+        }
+        self.forgotten = last_lost;
+        while self.ring.front().is_some_and(|(id, _)| *id <= last_lost) {
+            self.ring.pop_front();
+        }
+        self.next_id = self.next_id.max(before);
     }
 
     /// What a client that last saw `last` has missed.
@@ -140,20 +192,23 @@ mod tests {
     #[test]
     fn ids_given_elsewhere_are_sparse_and_increasing() {
         let mut h = History::new(3);
-        assert!(h.record_at(1_000, &Message::text("a")));
-        assert!(h.record_at(1_007, &Message::text("b")));
-        assert!(!h.record_at(1_007, &Message::text("again")), "not twice");
+        assert!(h.record_at(1_000, &Message::text("a")).is_ok());
+        assert!(h.record_at(1_007, &Message::text("b")).is_ok());
         assert!(
-            !h.record_at(999, &Message::text("older")),
+            h.record_at(1_007, &Message::text("again")).is_err(),
+            "not twice"
+        );
+        assert!(
+            h.record_at(999, &Message::text("older")).is_err(),
             "not out of order"
         );
-        assert!(h.record_at(2_000, &Message::text("c")));
+        assert!(h.record_at(2_000, &Message::text("c")).is_ok());
         assert_eq!(h.newest(), 2_000);
         assert_eq!(ids(&h.since(1_000)), vec![1_007, 2_000]);
         assert!(h.since(1_000).missed.is_none());
         // an id between two recorded ones (never issued) still resumes after it
         assert_eq!(ids(&h.since(1_003)), vec![1_007, 2_000]);
-        assert!(h.record_at(2_001, &Message::text("d")));
+        assert!(h.record_at(2_001, &Message::text("d")).is_ok());
         // 1_000 left the ring, but a client that saw it has missed nothing
         assert_eq!(ids(&h.since(1_000)), vec![1_007, 2_000, 2_001]);
         assert!(h.since(1_000).missed.is_none());
@@ -163,7 +218,7 @@ mod tests {
         // before the first id this history saw: unknown, so reported as missed
         assert!(History::new(3).since(0).missed.is_none());
         let mut late = History::new(3);
-        late.record_at(500, &Message::text("x"));
+        assert!(late.record_at(500, &Message::text("x")).is_ok());
         assert!(late.since(499).missed.is_none());
         assert!(late.since(400).missed.is_some());
     }
@@ -174,5 +229,50 @@ mod tests {
         assert!(h.since(0).messages.is_empty());
         assert!(h.since(0).missed.is_none());
         assert!(h.since(7).missed.is_some());
+    }
+
+    #[test]
+    #[allow(clippy::unwrap_used)]
+    fn ids_near_the_top_are_refused_and_never_wrap() {
+        let mut h = History::new(3);
+        for id in [u64::MAX, u64::MAX - 1, MAX_ID + 1] {
+            assert_eq!(
+                h.record_at(id, &Message::text("x")),
+                Err(HistoryError::OutOfRange { id })
+            );
+        }
+        h.record_at(MAX_ID, &Message::text("top")).unwrap();
+        // a local broadcast after the largest id still gets an increasing id
+        assert_eq!(h.record(&Message::text("next")), MAX_ID + 1);
+        assert!(h.record(&Message::text("and next")) > MAX_ID + 1);
+    }
+
+    #[test]
+    #[allow(clippy::unwrap_used)]
+    fn a_resume_inside_a_gap_is_told_it_missed_messages() {
+        let mut h = History::new(10);
+        for id in 1..=5 {
+            h.record_at(id, &Message::text("before")).unwrap();
+        }
+        // ids 6..=99 never reached this node
+        h.gap_before(100);
+        for id in 100..=102 {
+            h.record_at(id, &Message::text("after")).unwrap();
+        }
+        for last in [3, 5, 50, 98] {
+            let r = h.since(last);
+            assert_eq!(
+                r.missed.map(|m| m.first_available),
+                Some(Some(100)),
+                "from {last}"
+            );
+            assert_eq!(ids(&r), vec![100, 101, 102]);
+        }
+        assert!(
+            h.since(99).missed.is_none(),
+            "99 is right before the gap's end"
+        );
+        assert_eq!(ids(&h.since(100)), vec![101, 102]);
+        assert!(h.since(100).missed.is_none());
     }
 }

@@ -2,7 +2,7 @@
 
 use crate::backplane::{Backplane, LocalOnly};
 use crate::client::{Client, ClientId, CloseRequest, Shared};
-use crate::config::HubConfig;
+use crate::config::{ConfigError, HubConfig};
 use crate::driver::Connection;
 use crate::handshake::{self, Accept, Rejection, RequestHead};
 use crate::history::{History, Replay};
@@ -56,8 +56,9 @@ pub(crate) struct HubInner {
 }
 
 impl HubInner {
-    /// Removes a client from the registry; counts the departure once.
-    pub(crate) fn remove(&self, id: ClientId, reason: DisconnectReason) -> bool {
+    /// Takes a client that has left (its queue is closed, its departure counted by whoever
+    /// closed it) out of the registry. Counts nothing: see [`Shared::depart`].
+    pub(crate) fn unregister(&self, id: ClientId) {
         let removed = {
             let mut registry = self
                 .registry
@@ -70,11 +71,14 @@ impl HubInner {
             removed
         };
         if removed {
-            self.counters.disconnect(reason);
-            tracing::debug!(client = %id, reason = reason.as_str(), "client left");
             self.changed.notify();
         }
-        removed
+    }
+
+    /// Counts one departure: called once per client, by whoever moved it from open to closed.
+    pub(crate) fn departed(&self, id: ClientId, reason: DisconnectReason) {
+        self.counters.disconnect(reason);
+        tracing::debug!(client = %id, reason = reason.as_str(), "client left");
     }
 
     pub(crate) fn count_dropped(&self, n: usize) {
@@ -91,7 +95,8 @@ impl HubInner {
     }
 }
 
-/// A hub of WebSocket (and later SSE) clients: Kashvi's `ws.Hub`, without its event loop.
+/// A hub of WebSocket and Server-Sent Events clients: Kashvi's `ws.Hub`, without its event
+/// loop.
 ///
 /// A `Hub` is a cheap handle (an `Arc`); clone it into handlers, tasks and threads. There is no
 /// `Run` to forget: every connection is driven by its own [`Connection`] future, which the
@@ -113,7 +118,14 @@ impl HubInner {
 /// [`Hub::broadcast`] or a [`Client::send`] finds it full, the client is **evicted**: removed
 /// from the registry at once, its queued messages discarded and counted in [`Stats::dropped`],
 /// and its connection closed with code **1008** and reason `"slow consumer"`, counted in
-/// [`Stats::evicted`]. Other clients are not affected and the publisher is never blocked.
+/// [`Stats::evicted`]. The message that found the queue full is counted in
+/// [`Stats::dropped`] too, from `broadcast` and `send` alike. Other clients are not affected
+/// and the publisher is never blocked.
+///
+/// # Departures
+/// Every client that joined leaves exactly once, and [`Stats::disconnects`] counts it once,
+/// under the reason of whoever closed it first: the peer, an eviction, the keepalive,
+/// [`Client::close`] or [`Hub::shutdown`], even when several race.
 /// Pings and close frames do not go through the queue, so they are never dropped behind data.
 ///
 /// ```
@@ -160,11 +172,29 @@ impl Default for Hub {
 impl Hub {
     /// A hub with Kashvi's defaults (Kashvi's `NewHub`).
     pub fn new() -> Self {
-        Self::with_config(HubConfig::default())
+        Self::build(HubConfig::default())
     }
 
-    /// A hub with `config`.
-    pub fn with_config(config: HubConfig) -> Self {
+    /// A hub with `config`, once [`HubConfig::validate`] accepts it.
+    ///
+    /// ```
+    /// use hub_core::{Hub, HubConfig};
+    /// use std::time::Duration;
+    ///
+    /// let hub = Hub::with_config(HubConfig::default().ping_interval(Duration::from_secs(20)))?;
+    /// assert_eq!(hub.config().ping_interval, Duration::from_secs(20));
+    /// assert!(Hub::with_config(HubConfig::default().queue_capacity(0)).is_err());
+    /// # Ok::<(), hub_core::ConfigError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// The [`ConfigError`] that names the setting to fix.
+    pub fn with_config(config: HubConfig) -> Result<Self, ConfigError> {
+        config.validate()?;
+        Ok(Self::build(config))
+    }
+
+    fn build(config: HubConfig) -> Self {
         let history = (config.history > 0).then(|| Mutex::new(History::new(config.history)));
         Self {
             inner: Arc::new(HubInner {
@@ -261,14 +291,19 @@ impl Hub {
         }
     }
 
-    /// Resolves at the next change of the registry (a client joined or left) or of the hub's
-    /// state. Await it in a loop to wait for a condition without polling:
+    /// Resolves at the first change of the registry (a client joined or left) or of the hub's
+    /// state after this call. To wait for a condition without polling, take the notification
+    /// *before* checking, so a change between the check and the wait is not missed:
     ///
     /// ```
     /// # #[allow(dead_code)]
     /// # async fn demo(hub: hub_core::Hub) {
-    /// while hub.client_count() < 3 {
-    ///     hub.changed().await;
+    /// loop {
+    ///     let changed = hub.changed(); // first...
+    ///     if hub.client_count() >= 3 {
+    ///         break; // ...then check
+    ///     }
+    ///     changed.await;
     /// }
     /// # }
     /// ```
@@ -368,6 +403,17 @@ impl Hub {
             kind,
             resume_after: AtomicU64::new(0),
         });
+        // The connection exists before the client is registered or counted: nothing that
+        // building it could do leaves a client behind.
+        let mut connection = Connection::new(
+            self.clone(),
+            Client {
+                shared: shared.clone(),
+            },
+            transport,
+            timer,
+            liveness,
+        );
         self.inner.live.fetch_add(1, Ordering::SeqCst);
         let mut replay = Replay::default();
         let registered = {
@@ -401,17 +447,14 @@ impl Hub {
             Counters::add(&self.inner.counters.connections_total, 1);
             tracing::debug!(client = %id, "client joined");
             self.inner.changed.notify();
+            connection.set_replay(replay);
         } else {
-            shared.request_close(shutdown_request());
+            // Never joined, so never counted as leaving: closed at once with 1001.
+            let mut q = shared.lock();
+            q.closed = true;
+            q.close = Some(shutdown_request());
         }
-        Connection::new(
-            self.clone(),
-            Client { shared },
-            transport,
-            timer,
-            liveness,
-            replay,
-        )
+        connection
     }
 
     /// Starts a graceful shutdown: later upgrades get 503, every client leaves the registry
@@ -430,9 +473,8 @@ impl Hub {
             all
         };
         for shared in &drained {
-            if shared.request_close(shutdown_request()) {
-                self.inner.counters.disconnect(DisconnectReason::Shutdown);
-            }
+            // counted as a shutdown departure unless the client left some other way first
+            shared.request_close(shutdown_request());
         }
         tracing::debug!(clients = drained.len(), "hub shutting down");
         self.inner.changed.notify();
@@ -450,8 +492,14 @@ impl Hub {
 
     /// Resolves once the hub is shutting down and every connection has ended.
     pub async fn closed(&self) {
-        while !(self.is_shutting_down() && self.live_connections() == 0) {
-            self.changed().await;
+        loop {
+            // The notification is taken before the check: a connection that ends in between
+            // still wakes this wait.
+            let changed = self.changed();
+            if self.is_shutting_down() && self.live_connections() == 0 {
+                return;
+            }
+            changed.await;
         }
     }
 }

@@ -94,14 +94,15 @@ pub trait Transport:
     + Unpin
     + 'static
 {
-}
-
-impl<T> Transport for T where
-    T: futures_core::Stream<Item = Result<Incoming, TransportError>>
-        + futures_sink::Sink<Outgoing, Error = TransportError>
-        + Unpin
-        + 'static
-{
+    /// Bytes the socket has accepted so far, a count that only grows. The driver drops a
+    /// connection as stalled only when this has not moved for
+    /// [`HubConfig::write_wait`](crate::HubConfig::write_wait) while writes were pending, so a
+    /// slow link that keeps moving is left to the queue and eviction. A transport that cannot
+    /// tell keeps the default, 0: a stall then runs from the first blocked write until
+    /// everything is flushed.
+    fn bytes_written(&self) -> u64 {
+        0
+    }
 }
 
 /// The runtime's clock and sleep, supplied by the adapter. The core never reads a clock itself,

@@ -2,122 +2,12 @@
 //! hours of keepalive run in milliseconds, write stalls and shutdown deadlines included.
 #![allow(clippy::unwrap_used, missing_docs)]
 
-use futures_util::{Sink, Stream};
-use hub_core::{
-    CloseCode, DisconnectReason, Hub, HubConfig, Incoming, Message, Outgoing, Timer, TransportError,
-};
-use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Waker};
-use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
+mod common;
 
-struct VirtualTimer;
-
-impl Timer for VirtualTimer {
-    type Sleep = Pin<Box<tokio::time::Sleep>>;
-    fn now(&self) -> Instant {
-        tokio::time::Instant::now().into_std()
-    }
-    fn sleep_until(&self, deadline: Instant) -> Self::Sleep {
-        Box::pin(tokio::time::sleep_until(deadline.into()))
-    }
-}
-
-/// The peer's side of a fake transport.
-#[derive(Clone, Default)]
-struct Peer {
-    written: Arc<Mutex<Vec<(Duration, Outgoing)>>>,
-    blocked: Arc<AtomicBool>,
-    waker: Arc<Mutex<Option<Waker>>>,
-}
-
-impl Peer {
-    fn written(&self) -> Vec<Outgoing> {
-        self.written
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|(_, o)| o.clone())
-            .collect()
-    }
-    fn pings(&self) -> usize {
-        self.written()
-            .iter()
-            .filter(|o| matches!(o, Outgoing::Ping(_)))
-            .count()
-    }
-    fn unblock(&self) {
-        self.blocked.store(false, Ordering::SeqCst);
-        if let Some(w) = self.waker.lock().unwrap().take() {
-            w.wake();
-        }
-    }
-}
-
-struct FakeTransport {
-    incoming: mpsc::UnboundedReceiver<Result<Incoming, TransportError>>,
-    peer: Peer,
-    start: tokio::time::Instant,
-}
-
-impl Stream for FakeTransport {
-    type Item = Result<Incoming, TransportError>;
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.incoming.poll_recv(cx)
-    }
-}
-
-impl FakeTransport {
-    fn gate(&self, cx: &mut Context<'_>) -> Poll<Result<(), TransportError>> {
-        if self.peer.blocked.load(Ordering::SeqCst) {
-            *self.peer.waker.lock().unwrap() = Some(cx.waker().clone());
-            Poll::Pending
-        } else {
-            Poll::Ready(Ok(()))
-        }
-    }
-}
-
-impl Sink<Outgoing> for FakeTransport {
-    type Error = TransportError;
-    fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), TransportError>> {
-        self.gate(cx)
-    }
-    fn start_send(self: Pin<&mut Self>, item: Outgoing) -> Result<(), TransportError> {
-        let at = self.start.elapsed();
-        self.peer.written.lock().unwrap().push((at, item));
-        Ok(())
-    }
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), TransportError>> {
-        self.gate(cx)
-    }
-    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), TransportError>> {
-        self.gate(cx)
-    }
-}
-
-type Inject = mpsc::UnboundedSender<Result<Incoming, TransportError>>;
-
-fn connect(hub: &Hub) -> (Inject, Peer, tokio::task::JoinHandle<DisconnectReason>) {
-    let (tx, rx) = mpsc::unbounded_channel();
-    let peer = Peer::default();
-    let transport = FakeTransport {
-        incoming: rx,
-        peer: peer.clone(),
-        start: tokio::time::Instant::now(),
-    };
-    let task = tokio::spawn(hub.connect(transport, VirtualTimer, Default::default()));
-    (tx, peer, task)
-}
-
-fn close_code(o: &Outgoing) -> Option<u16> {
-    match o {
-        Outgoing::Close(f) => Some(f.code.0),
-        _ => None,
-    }
-}
+use common::{close_code, connect};
+use hub_core::{CloseCode, DisconnectReason, Hub, HubConfig, Incoming, Message, Outgoing};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 #[tokio::test(start_paused = true)]
 async fn silent_peer_is_pinged_at_54s_and_dropped_at_60s() {
@@ -195,7 +85,8 @@ async fn keepalive_settings_are_honoured() {
         HubConfig::default()
             .ping_interval(Duration::from_secs(5))
             .pong_wait(Duration::from_secs(12)),
-    );
+    )
+    .unwrap();
     let started = tokio::time::Instant::now();
     let (_tx, peer, task) = connect(&hub);
     assert_eq!(task.await.unwrap(), DisconnectReason::PeerSilent);
@@ -205,7 +96,8 @@ async fn keepalive_settings_are_honoured() {
 
 #[tokio::test(start_paused = true)]
 async fn shutdown_flush_is_bounded_by_the_shutdown_timeout() {
-    let hub = Hub::with_config(HubConfig::default().shutdown_timeout(Duration::from_secs(3)));
+    let hub =
+        Hub::with_config(HubConfig::default().shutdown_timeout(Duration::from_secs(3))).unwrap();
     let (_tx, peer, task) = connect(&hub);
     tokio::task::yield_now().await;
     peer.blocked.store(true, Ordering::SeqCst);
@@ -221,7 +113,7 @@ async fn shutdown_flush_is_bounded_by_the_shutdown_timeout() {
 
 #[tokio::test(start_paused = true)]
 async fn ping_goes_out_ahead_of_queued_data() {
-    let hub = Hub::with_config(HubConfig::default().ping_interval(Duration::from_secs(1)));
+    let hub = Hub::with_config(HubConfig::default().ping_interval(Duration::from_secs(1))).unwrap();
     let (_tx, peer, _task) = connect(&hub);
     tokio::task::yield_now().await;
     peer.blocked.store(true, Ordering::SeqCst);

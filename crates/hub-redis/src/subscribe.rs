@@ -126,13 +126,18 @@ impl Subscriber {
         self.last = id;
         self.counters.newest.fetch_max(id, Relaxed);
         if remember_only {
-            hub.remember(id, message);
+            // a hub without history has nothing to fill; an id it refuses is not delivered
+            let _ = hub.remember(id, message);
             return false;
         }
         if from != self.node {
             Counters::bump(&self.counters.received);
         }
-        hub.deliver_with_id(id, message);
+        if let Err(error) = hub.deliver_with_id(id, message) {
+            tracing::warn!(%error, "broadcast from the cluster refused by the history");
+            Counters::bump(&self.counters.malformed);
+            return false;
+        }
         true
     }
 

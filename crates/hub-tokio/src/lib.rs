@@ -43,9 +43,10 @@ pub struct WsConfig {
     /// Default: 256 bytes (about 2 kB per idle connection; large messages take more syscalls).
     pub read_buffer_size: usize,
     /// Outgoing frames collect in the transport's own buffer and leave in one write per flush;
-    /// past this many bytes the transport pushes back until the socket takes them. The buffer
-    /// is freed whenever it has been written out, so it costs nothing while idle. Default:
-    /// 64 KiB.
+    /// past this many bytes the transport pushes back until the socket takes them, and stops
+    /// reading (so pongs to a flood of pings cannot pile up either): the buffer never holds
+    /// more than this plus one frame. It is freed whenever it has been written out, so it
+    /// costs nothing while idle. Default: 64 KiB.
     pub write_buffer_size: usize,
 }
 

@@ -24,6 +24,8 @@ use tokio_tungstenite::WebSocketStream;
 pub struct Shim<S> {
     io: S,
     out: BytesMut,
+    /// Bytes the socket has accepted so far.
+    written: u64,
 }
 
 impl<S> Shim<S> {
@@ -32,6 +34,7 @@ impl<S> Shim<S> {
         Self {
             io,
             out: BytesMut::new(),
+            written: 0,
         }
     }
 }
@@ -45,6 +48,7 @@ impl<S: AsyncWrite + Unpin> Shim<S> {
                 return Poll::Ready(Err(ErrorKind::WriteZero.into()));
             }
             self.out.advance(n);
+            self.written += n as u64;
         }
         // an idle connection holds no write buffer at all
         self.out = BytesMut::new();
@@ -101,6 +105,11 @@ fn encode_frame(out: &mut BytesMut, opcode: u8, payload: &[u8]) {
 }
 
 /// A tokio-tungstenite WebSocket seen as a hub-core transport.
+///
+/// Its write buffer has a hard bound, `high_water` plus one frame: data frames and pings wait
+/// in `poll_ready` while it is over the mark, and reading pauses too (tungstenite answers
+/// every ping it reads with a pong into the same buffer), so a peer that sends pings and
+/// never reads cannot grow it; the write wait then ends the connection.
 ///
 /// Its `poll_close` is a lingering close: it flushes what is buffered (the close frame), shuts
 /// down the write side, then reads and discards until the peer closes. Without it, input the
@@ -194,6 +203,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Stream for WsTransport<S> {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         use tungstenite::Message as M;
+        if self.ws.get_ref().out.len() >= self.high_water {
+            // Over the mark: write what the socket takes; read on only once under it (the
+            // socket's write readiness wakes this task).
+            match self.ws.get_mut().poll_write_out(cx) {
+                Poll::Ready(Err(e)) => return Poll::Ready(Some(Err(map_error(e.into())))),
+                Poll::Pending if self.ws.get_ref().out.len() >= self.high_water => {
+                    return Poll::Pending
+                }
+                Poll::Ready(Ok(())) | Poll::Pending => {}
+            }
+        }
         let item = match ready!(Pin::new(&mut self.ws).poll_next(cx)) {
             None => return Poll::Ready(None),
             Some(Err(e)) => Err(map_error(e)),
@@ -208,6 +228,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Stream for WsTransport<S> {
             Some(Ok(M::Frame(_))) => Err(TransportError::Protocol("raw frame".into())),
         };
         Poll::Ready(Some(item))
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + 'static> hub_core::Transport for WsTransport<S> {
+    fn bytes_written(&self) -> u64 {
+        self.ws.get_ref().written
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> WsTransport<S> {
+    /// Bytes in the write buffer now, not yet taken by the socket.
+    pub fn buffered(&self) -> usize {
+        self.ws.get_ref().out.len()
     }
 }
 

@@ -65,8 +65,12 @@ async fn a_burst_of_100_messages_is_written_in_one_write() {
         WsConfig::default(),
     ));
     let mut client = WebSocketStream::from_raw_socket(client_io, Role::Client, None).await;
-    while hub.client_count() == 0 {
-        hub.changed().await;
+    loop {
+        let changed = hub.changed();
+        if hub.client_count() > 0 {
+            break;
+        }
+        changed.await;
     }
     // On a current-thread runtime the driver cannot run between these calls: all 100 are
     // queued before it wakes.

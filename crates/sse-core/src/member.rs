@@ -25,6 +25,8 @@ struct Outbox {
     bytes: BytesMut,
     /// The driver sent its close: the stream ends once the bytes are out.
     ended: bool,
+    /// Bytes the body has handed to the server so far.
+    taken: u64,
     reader: Option<Waker>,
 }
 
@@ -91,6 +93,12 @@ impl Stream for SseTransport {
             outbox.reader = Some(cx.waker().clone());
             Poll::Pending
         }
+    }
+}
+
+impl hub_core::Transport for SseTransport {
+    fn bytes_written(&self) -> u64 {
+        self.lock().taken
     }
 }
 
@@ -197,6 +205,7 @@ impl<R: Timer> Stream for SseMember<R> {
         let mut outbox = this.outbox.lock().unwrap_or_else(PoisonError::into_inner);
         if !outbox.bytes.is_empty() {
             let chunk = outbox.bytes.split().freeze();
+            outbox.taken += chunk.len() as u64;
             drop(outbox);
             // The driver may be waiting for this flush: let it see the empty outbox.
             cx.waker().wake_by_ref();

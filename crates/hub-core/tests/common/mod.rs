@@ -1,0 +1,195 @@
+//! What the driver tests share: a virtual clock, an in-memory transport whose peer side the
+//! test holds, and a transport that never moves, for tests that only need a connection.
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used, missing_docs)]
+
+use futures_util::{Sink, Stream};
+use hub_core::{ConnectOptions, DisconnectReason, Hub, Incoming, Outgoing, Timer, TransportError};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+pub struct VirtualTimer;
+
+impl Timer for VirtualTimer {
+    type Sleep = Pin<Box<tokio::time::Sleep>>;
+    fn now(&self) -> Instant {
+        tokio::time::Instant::now().into_std()
+    }
+    fn sleep_until(&self, deadline: Instant) -> Self::Sleep {
+        Box::pin(tokio::time::sleep_until(deadline.into()))
+    }
+}
+
+/// The peer's side of a fake transport.
+#[derive(Clone, Default)]
+pub struct Peer {
+    pub written: Arc<Mutex<Vec<(Duration, Outgoing)>>>,
+    pub blocked: Arc<AtomicBool>,
+    pub waker: Arc<Mutex<Option<Waker>>>,
+    /// What the transport reports as bytes accepted by the socket.
+    pub progress: Arc<AtomicU64>,
+}
+
+impl Peer {
+    pub fn written(&self) -> Vec<Outgoing> {
+        self.written
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, o)| o.clone())
+            .collect()
+    }
+    pub fn pings(&self) -> usize {
+        self.written()
+            .iter()
+            .filter(|o| matches!(o, Outgoing::Ping(_)))
+            .count()
+    }
+    pub fn unblock(&self) {
+        self.blocked.store(false, Ordering::SeqCst);
+        if let Some(w) = self.waker.lock().unwrap().take() {
+            w.wake();
+        }
+    }
+}
+
+pub struct FakeTransport {
+    incoming: mpsc::UnboundedReceiver<Result<Incoming, TransportError>>,
+    peer: Peer,
+    start: tokio::time::Instant,
+}
+
+impl Stream for FakeTransport {
+    type Item = Result<Incoming, TransportError>;
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.incoming.poll_recv(cx)
+    }
+}
+
+impl FakeTransport {
+    fn gate(&self, cx: &mut Context<'_>) -> Poll<Result<(), TransportError>> {
+        if self.peer.blocked.load(Ordering::SeqCst) {
+            *self.peer.waker.lock().unwrap() = Some(cx.waker().clone());
+            Poll::Pending
+        } else {
+            Poll::Ready(Ok(()))
+        }
+    }
+}
+
+impl Sink<Outgoing> for FakeTransport {
+    type Error = TransportError;
+    fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), TransportError>> {
+        self.gate(cx)
+    }
+    fn start_send(self: Pin<&mut Self>, item: Outgoing) -> Result<(), TransportError> {
+        let at = self.start.elapsed();
+        self.peer.written.lock().unwrap().push((at, item));
+        Ok(())
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), TransportError>> {
+        self.gate(cx)
+    }
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), TransportError>> {
+        self.gate(cx)
+    }
+}
+
+impl hub_core::Transport for FakeTransport {
+    fn bytes_written(&self) -> u64 {
+        self.peer.progress.load(Ordering::SeqCst)
+    }
+}
+
+pub type Inject = mpsc::UnboundedSender<Result<Incoming, TransportError>>;
+
+pub fn connect(hub: &Hub) -> (Inject, Peer, tokio::task::JoinHandle<DisconnectReason>) {
+    connect_with(hub, ConnectOptions::default())
+}
+
+pub fn connect_with(
+    hub: &Hub,
+    options: ConnectOptions,
+) -> (Inject, Peer, tokio::task::JoinHandle<DisconnectReason>) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let peer = Peer::default();
+    let transport = FakeTransport {
+        incoming: rx,
+        peer: peer.clone(),
+        start: tokio::time::Instant::now(),
+    };
+    let task = tokio::spawn(hub.connect(transport, VirtualTimer, options));
+    (tx, peer, task)
+}
+
+pub fn close_code(o: &Outgoing) -> Option<u16> {
+    match o {
+        Outgoing::Close(f) => Some(f.code.0),
+        _ => None,
+    }
+}
+
+impl Peer {
+    /// The socket took some bytes but is still not ready for more: wakes the driver.
+    pub fn trickle(&self, bytes: u64) {
+        self.progress.fetch_add(bytes, Ordering::SeqCst);
+        if let Some(w) = self.waker.lock().unwrap().take() {
+            w.wake();
+        }
+    }
+
+    /// The text of every data message written, in order.
+    pub fn texts(&self) -> Vec<String> {
+        self.written()
+            .iter()
+            .filter_map(|o| match o {
+                Outgoing::Message { message, .. } => message.as_text().map(String::from),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// A clock that does not need a runtime, and sleeps that never end.
+pub struct StdTimer;
+
+impl Timer for StdTimer {
+    type Sleep = std::future::Pending<()>;
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+    fn sleep_until(&self, _deadline: Instant) -> Self::Sleep {
+        std::future::pending()
+    }
+}
+
+/// A transport that never reads, never takes a write, and never ends.
+pub struct StillTransport;
+
+impl Stream for StillTransport {
+    type Item = Result<Incoming, TransportError>;
+    fn poll_next(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        Poll::Pending
+    }
+}
+
+impl Sink<Outgoing> for StillTransport {
+    type Error = TransportError;
+    fn poll_ready(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), TransportError>> {
+        Poll::Pending
+    }
+    fn start_send(self: Pin<&mut Self>, _: Outgoing) -> Result<(), TransportError> {
+        Ok(())
+    }
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), TransportError>> {
+        Poll::Pending
+    }
+    fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), TransportError>> {
+        Poll::Pending
+    }
+}
+
+impl hub_core::Transport for StillTransport {}
