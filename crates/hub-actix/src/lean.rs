@@ -42,6 +42,7 @@ use actix_codec::Framed;
 use actix_http::{h1, HttpMessage, Request};
 use actix_service::{fn_service, ServiceFactory};
 use actix_web::rt::net::TcpStream;
+use hub_core::handshake::HttpVersion;
 use hub_core::{ConnectOptions, Hub, Rejection, RequestHead};
 use tokio::io::AsyncWriteExt;
 
@@ -50,6 +51,10 @@ use tokio::io::AsyncWriteExt;
 pub struct LeanHead<'a>(pub &'a Request);
 
 impl RequestHead for LeanHead<'_> {
+    fn version(&self) -> HttpVersion {
+        crate::http_version(self.0.version())
+    }
+
     fn method(&self) -> &str {
         self.0.method().as_str()
     }

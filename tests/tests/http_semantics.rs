@@ -1,0 +1,112 @@
+//! One request, one answer on every framework: the HTTP rules around an upgrade or an event
+//! stream (HTTP version, `Host`, the header count, `Upgrade` forms, request bodies, close-
+//! delimited streams, content negotiation, origins, pipelining), sent as raw bytes over TCP so
+//! no client library smooths them over.
+#![allow(clippy::unwrap_used)]
+
+use hub_tests::raw::{request, upgrade_head, RawWs};
+use hub_tests::{wait_hub, Adapter, Server};
+
+/// Refusals the hub saw, and clients it ever registered, on the chat hub.
+fn chat_counts(server: &Server) -> (u64, u64) {
+    let stats = server.app.chat.stats();
+    (stats.rejected_upgrades, stats.connections_total)
+}
+
+/// Forms hyper and warp could serve but actix-http cannot (it takes only `Upgrade: websocket`
+/// alone as a WebSocket upgrade, and a body turns the rest of the connection into that body):
+/// every adapter refuses them with 400, counted, and nobody joins.
+async fn upgrades_not_every_adapter_can_serve_are_refused_with_400(adapter: Adapter) {
+    let server = Server::start(adapter).await;
+    let addr = server.addr;
+    let base = upgrade_head(addr, "/ws/chat", "");
+    let cases = [
+        base.replace("Upgrade: websocket", "Upgrade: h2c, websocket"),
+        base.replace("Upgrade: websocket", "Upgrade: websocket, foo/1"),
+        upgrade_head(addr, "/ws/chat", "Transfer-Encoding: chunked\r\n")
+            + "5\r\nhello\r\n0\r\n\r\n",
+        upgrade_head(addr, "/ws/chat", "Content-Length: 5\r\n") + "hello",
+    ];
+    for (i, case) in cases.iter().enumerate() {
+        let (status, head, _) = request(addr, case).await;
+        assert_eq!(status, 400, "case {i}: {head}");
+        assert_eq!(chat_counts(&server), (i as u64 + 1, 0), "case {i}");
+    }
+    // `Upgrade: websocket` alone, on a line of its own next to another, still works
+    let two_lines = upgrade_head(addr, "/ws/chat", "Upgrade: foo/1\r\n");
+    assert_eq!(request(addr, &two_lines).await.0, 101);
+    let empty_body = upgrade_head(addr, "/ws/chat", "Content-Length: 0\r\n");
+    assert_eq!(request(addr, &empty_body).await.0, 101);
+    wait_hub(&server.app.chat, "both clients to join", |h| {
+        h.stats().connections_total == 2
+    })
+    .await;
+}
+
+/// RFC 6455 §4.1: the upgrade is an HTTP/1.1 request. An HTTP/1.0 one gets 400 everywhere,
+/// counted, and never a 101.
+async fn http_1_0_upgrade_is_refused_with_400_and_counted(adapter: Adapter) {
+    let server = Server::start(adapter).await;
+    let addr = server.addr;
+    let head = upgrade_head(addr, "/ws/chat", "").replacen("HTTP/1.1", "HTTP/1.0", 1);
+    let (status, text, _) = request(addr, &head).await;
+    assert_eq!(status, 400, "{text}");
+    assert_eq!(chat_counts(&server), (1, 0));
+    // the same upgrade over HTTP/1.1 is fine
+    RawWs::connect(addr, "/ws/chat").await;
+}
+
+/// RFC 7230 §5.4: an HTTP/1.1 request without `Host`, or any request with two, is a 400.
+async fn missing_or_duplicated_host_is_400_everywhere(adapter: Adapter) {
+    let server = Server::start(adapter).await;
+    let addr = server.addr;
+    let host = format!("Host: {addr}\r\n");
+    let upgrade = upgrade_head(addr, "/ws/chat", "");
+    let cases = [
+        upgrade.replace(&host, ""),
+        upgrade_head(addr, "/ws/chat", &host),
+        "GET / HTTP/1.1\r\n\r\n".to_string(),
+        format!("GET / HTTP/1.1\r\n{host}{host}\r\n"),
+        format!("GET /events/chat HTTP/1.1\r\n{host}{host}Accept: text/event-stream\r\n\r\n"),
+    ];
+    for (i, case) in cases.iter().enumerate() {
+        let (status, head, _) = request(addr, case).await;
+        assert_eq!(status, 400, "case {i}: {head}");
+    }
+    assert_eq!(server.app.chat.stats().connections_total, 0);
+    assert_eq!(server.app.chat.client_count(), 0);
+    // HTTP/1.0 does not require Host
+    let (status, head, _) = request(addr, "GET / HTTP/1.0\r\n\r\n").await;
+    assert_eq!(status, 200, "{head}");
+}
+
+/// `head` with `n` more header lines before its blank line.
+fn with_extra_headers(head: &str, n: usize) -> String {
+    let mut out = head.trim_end_matches("\r\n").to_string();
+    for i in 0..n {
+        out.push_str(&format!("\r\nx-extra-{i}: {i}"));
+    }
+    out.push_str("\r\n\r\n");
+    out
+}
+
+/// The same header limit on every adapter: 96 header lines pass, 97 get 431.
+async fn header_count_limit_is_96_everywhere(adapter: Adapter) {
+    let server = Server::start(adapter).await;
+    let addr = server.addr;
+    let page = format!("GET / HTTP/1.1\r\nHost: {addr}\r\n\r\n"); // 1 header
+    let upgrade = upgrade_head(addr, "/ws/chat", ""); // 5 headers
+    for (head, own, ok) in [(&page, 1, 200), (&upgrade, 5, 101)] {
+        let (status, text, _) = request(addr, &with_extra_headers(head, 96 - own)).await;
+        assert_eq!(status, ok, "96 headers: {text}");
+        let (status, text, _) = request(addr, &with_extra_headers(head, 97 - own)).await;
+        assert_eq!(status, 431, "97 headers: {text}");
+    }
+}
+
+hub_tests::conformance!(
+    upgrades_not_every_adapter_can_serve_are_refused_with_400,
+    http_1_0_upgrade_is_refused_with_400_and_counted,
+    missing_or_duplicated_host_is_400_everywhere,
+    header_count_limit_is_96_everywhere,
+);
