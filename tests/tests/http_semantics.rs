@@ -4,7 +4,7 @@
 //! no client library smooths them over.
 #![allow(clippy::unwrap_used)]
 
-use hub_tests::raw::{request, upgrade_head, RawWs};
+use hub_tests::raw::{header, read_until, request, upgrade_head, RawWs};
 use hub_tests::{wait_hub, Adapter, Server};
 
 /// Refusals the hub saw, and clients it ever registered, on the chat hub.
@@ -104,9 +104,60 @@ async fn header_count_limit_is_96_everywhere(adapter: Adapter) {
     }
 }
 
+/// Reads a close-delimited body up to `needle`, then checks it is plain event-stream text
+/// (`sse-core` writes LF only: a CR LF can only be chunked framing).
+async fn read_events_until(stream: &mut tokio::net::TcpStream, needle: &str) -> String {
+    let body = read_until(stream, |b| {
+        String::from_utf8_lossy(b).contains(needle) || b.len() > 64 * 1024
+    })
+    .await;
+    let body = String::from_utf8(body).unwrap();
+    assert!(body.contains(needle), "no {needle:?} in {body:?}");
+    assert!(
+        !body.contains('\r'),
+        "chunk framing in the stream: {body:?}"
+    );
+    body
+}
+
+/// An HTTP/1.0 client cannot decode chunked transfer coding: its event stream is
+/// close-delimited on every adapter, and ends with the connection.
+async fn event_stream_to_an_http_1_0_client_is_close_delimited(adapter: Adapter) {
+    let server = Server::start(adapter).await;
+    let addr = server.addr;
+    for connection in ["", "Connection: keep-alive\r\n"] {
+        let get = format!(
+            "GET /events/feed HTTP/1.0\r\nHost: {addr}\r\n{connection}Accept: text/event-stream\r\n\r\n"
+        );
+        let (status, head, mut stream) = request(addr, &get).await;
+        assert_eq!(status, 200, "{head}");
+        assert_eq!(header(&head, "transfer-encoding"), None, "{head}");
+        assert_eq!(header(&head, "content-length"), None, "{head}");
+        read_events_until(&mut stream, "event: tick\ndata: {").await;
+    }
+    // a subscription, to its end: the stream ends by closing the connection
+    let get =
+        format!("GET /events/chat HTTP/1.0\r\nHost: {addr}\r\nAccept: text/event-stream\r\n\r\n");
+    let (status, head, mut stream) = request(addr, &get).await;
+    assert_eq!(status, 200, "{head}");
+    assert_eq!(header(&head, "transfer-encoding"), None, "{head}");
+    let chat = &server.app.chat;
+    wait_hub(chat, "the subscriber to join", |h| h.client_count() == 1).await;
+    chat.broadcast("hello");
+    read_events_until(&mut stream, "data: hello\n\n").await;
+    chat.shutdown();
+    let rest = read_until(&mut stream, |_| false).await;
+    assert!(
+        !rest.contains(&b'\r'),
+        "{:?}",
+        String::from_utf8_lossy(&rest)
+    );
+}
+
 hub_tests::conformance!(
     upgrades_not_every_adapter_can_serve_are_refused_with_400,
     http_1_0_upgrade_is_refused_with_400_and_counted,
     missing_or_duplicated_host_is_400_everywhere,
     header_count_limit_is_96_everywhere,
+    event_stream_to_an_http_1_0_client_is_close_delimited,
 );
