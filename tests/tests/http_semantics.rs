@@ -5,7 +5,8 @@
 #![allow(clippy::unwrap_used)]
 
 use hub_tests::raw::{header, read_until, request, upgrade_head, RawWs};
-use hub_tests::{wait_hub, Adapter, Server};
+use hub_tests::sse::SseClient;
+use hub_tests::{wait_hub, Adapter, Server, Settings};
 
 /// Refusals the hub saw, and clients it ever registered, on the chat hub.
 fn chat_counts(server: &Server) -> (u64, u64) {
@@ -154,10 +155,61 @@ async fn event_stream_to_an_http_1_0_client_is_close_delimited(adapter: Adapter)
     );
 }
 
+/// q=0 means "not acceptable" (RFC 9110 §12.4.2), and the most specific range decides.
+async fn event_stream_refused_with_q_0_is_406_despite_a_wildcard(adapter: Adapter) {
+    let server = Server::start(adapter).await;
+    for path in ["/events/feed", "/events/chat"] {
+        for accept in [
+            "text/event-stream;q=0, */*",
+            "*/*, text/event-stream; q=0",
+            "text/event-stream;q=0.0, text/*",
+            "text/event-stream;Q=0",
+        ] {
+            let client = SseClient::get(server.addr, path, &[("accept", accept)]).await;
+            assert_eq!(client.status, 406, "{path} {accept}");
+        }
+        for accept in [
+            "text/*;q=0, text/event-stream",
+            "*/*;q=0, text/event-stream;q=0.5",
+        ] {
+            let client = SseClient::get(server.addr, path, &[("accept", accept)]).await;
+            assert_eq!(client.status, 200, "{path} {accept}");
+        }
+    }
+}
+
+/// An allow-list entry written with its scheme's default port matches the origin a browser
+/// sends (which never carries the default port), as the same-origin policy already does.
+async fn allow_listed_origin_with_its_default_port_matches_the_browser_origin(adapter: Adapter) {
+    let settings = Settings {
+        allowed_origins: Some(vec![
+            "https://example.com:443".into(),
+            "http://localhost:80".into(),
+        ]),
+        ..Settings::default()
+    };
+    let server = Server::with(adapter, settings, |c| c).await;
+    let addr = server.addr;
+    for (origin, status) in [
+        ("https://example.com", 101),
+        ("https://EXAMPLE.com:443", 101),
+        ("http://localhost", 101),
+        ("https://example.com:8443", 403),
+        ("http://example.com", 403),
+        ("https://localhost", 403),
+    ] {
+        let head = upgrade_head(addr, "/ws/chat", &format!("Origin: {origin}\r\n"));
+        let (got, text, _) = request(addr, &head).await;
+        assert_eq!(got, status, "{origin}: {text}");
+    }
+}
+
 hub_tests::conformance!(
     upgrades_not_every_adapter_can_serve_are_refused_with_400,
     http_1_0_upgrade_is_refused_with_400_and_counted,
     missing_or_duplicated_host_is_400_everywhere,
     header_count_limit_is_96_everywhere,
     event_stream_to_an_http_1_0_client_is_close_delimited,
+    event_stream_refused_with_q_0_is_406_despite_a_wildcard,
+    allow_listed_origin_with_its_default_port_matches_the_browser_origin,
 );
