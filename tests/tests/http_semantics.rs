@@ -4,9 +4,10 @@
 //! no client library smooths them over.
 #![allow(clippy::unwrap_used)]
 
-use hub_tests::raw::{header, read_until, request, upgrade_head, RawWs};
+use hub_tests::raw::{frame, header, read_head, read_until, request, upgrade_head, RawWs};
 use hub_tests::sse::SseClient;
 use hub_tests::{wait_hub, Adapter, Server, Settings};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Refusals the hub saw, and clients it ever registered, on the chat hub.
 fn chat_counts(server: &Server) -> (u64, u64) {
@@ -204,6 +205,33 @@ async fn allow_listed_origin_with_its_default_port_matches_the_browser_origin(ad
     }
 }
 
+/// A request pipelined ahead of an upgrade on the same connection gets its whole response
+/// before the 101, and the WebSocket works after it.
+async fn a_request_pipelined_before_an_upgrade_is_answered_first(adapter: Adapter) {
+    let server = Server::start(adapter).await;
+    let addr = server.addr;
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let both = format!(
+        "GET / HTTP/1.1\r\nHost: {addr}\r\n\r\n{}",
+        upgrade_head(addr, "/ws/echo", "")
+    );
+    stream.write_all(both.as_bytes()).await.unwrap();
+    let (status, head) = read_head(&mut stream).await;
+    assert_eq!(status, 200, "{head}");
+    let len: usize = header(&head, "content-length").unwrap().parse().unwrap();
+    let mut body = vec![0u8; len];
+    hub_tests::guard("the page", stream.read_exact(&mut body))
+        .await
+        .unwrap();
+    let (status, head) = read_head(&mut stream).await;
+    assert_eq!(status, 101, "{head}");
+    let mut ws = RawWs { stream };
+    ws.send_bytes(&frame(true, 0x1, b"after the page", true))
+        .await;
+    let echo = hub_tests::guard("the echo", ws.recv()).await.unwrap();
+    assert_eq!(echo.payload, b"after the page");
+}
+
 hub_tests::conformance!(
     upgrades_not_every_adapter_can_serve_are_refused_with_400,
     http_1_0_upgrade_is_refused_with_400_and_counted,
@@ -212,4 +240,5 @@ hub_tests::conformance!(
     event_stream_to_an_http_1_0_client_is_close_delimited,
     event_stream_refused_with_q_0_is_406_despite_a_wildcard,
     allow_listed_origin_with_its_default_port_matches_the_browser_origin,
+    a_request_pipelined_before_an_upgrade_is_answered_first,
 );

@@ -120,6 +120,11 @@ where
                 let picked = route(&req);
                 let parts = framed.into_parts();
                 let mut io = parts.io;
+                // Responses actix encoded but has not written yet (to requests pipelined ahead
+                // of this one) go out first, whatever this one's answer is.
+                if !parts.write_buf.is_empty() && io.write_all(&parts.write_buf).await.is_err() {
+                    return Ok(());
+                }
                 let Some((hub, mut options, config)) = picked else {
                     let head = response_head(404, "Not Found", &[], "not found\n");
                     let _ = io.write_all(head.as_bytes()).await;
@@ -141,7 +146,8 @@ where
                     );
                 }
                 // Nothing of actix's may outlive the handshake: the request (and its payload
-                // plumbing), the codec and both buffers would stay for the connection's life.
+                // plumbing), the codec and both buffers (the write buffer is written above)
+                // would stay for the connection's life.
                 drop(req);
                 drop(parts.codec);
                 drop(parts.write_buf);
