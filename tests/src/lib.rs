@@ -151,7 +151,8 @@ impl Server {
     ) -> Self {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
-        let app = App::with_sse(tweak(settings.hub_config()), sse).unwrap();
+        let config = settings.hub_config().expect("valid test settings");
+        let app = App::with_sse(tweak(config), sse).unwrap();
         let running = launch(adapter, app.clone(), listener);
         Self {
             addr,

@@ -26,10 +26,19 @@ impl Frame {
 pub async fn request(addr: SocketAddr, head: &str) -> (u16, String, TcpStream) {
     let mut stream = TcpStream::connect(addr).await.unwrap();
     stream.write_all(head.as_bytes()).await.unwrap();
+    let (status, text) = read_head(&mut stream).await;
+    (status, text, stream)
+}
+
+/// Reads one response head (byte by byte, so nothing after it is consumed); returns the status
+/// code and the head's text.
+pub async fn read_head(stream: &mut TcpStream) -> (u16, String) {
     let mut buf = Vec::new();
     let mut byte = [0u8; 1];
     while !buf.ends_with(b"\r\n\r\n") {
-        let n = stream.read(&mut byte).await.unwrap();
+        let n = crate::guard("a response head", stream.read(&mut byte))
+            .await
+            .unwrap();
         assert!(
             n > 0,
             "connection closed during the response head: {:?}",
@@ -43,7 +52,31 @@ pub async fn request(addr: SocketAddr, head: &str) -> (u16, String, TcpStream) {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
-    (status, text, stream)
+    (status, text)
+}
+
+/// The value of header `name` (any case) in a response head's text.
+pub fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.lines().skip(1).find_map(|line| {
+        let (n, v) = line.split_once(':')?;
+        n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
+
+/// Reads until `done(bytes so far)` holds or the connection ends; returns what was read.
+pub async fn read_until(stream: &mut TcpStream, done: impl Fn(&[u8]) -> bool) -> Vec<u8> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    crate::guard("response bytes", async {
+        while !done(&buf) {
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+    })
+    .await;
+    buf
 }
 
 /// An upgrade request for `path` with extra header lines (each ending in `\r\n`).

@@ -60,7 +60,9 @@ impl AsyncRead for ActixIo {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        if self.leftover.is_empty() {
+        // An empty chunk is not the end of the stream (only `None` is): reading 0 bytes
+        // would tell the driver the client left.
+        while self.leftover.is_empty() {
             match Pin::new(&mut self.payload).poll_next(cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(None) => return Poll::Ready(Ok(())), // EOF
@@ -161,5 +163,41 @@ impl Drop for ResponseStream {
         if let Some(writer) = out.writer.take() {
             writer.wake();
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use actix_web::dev::Payload as DevPayload;
+    use actix_web::error::PayloadError;
+    use actix_web::{test::TestRequest, FromRequest};
+    use futures_util::FutureExt;
+    use tokio::io::AsyncReadExt;
+
+    /// A payload that yields `chunks`, as actix's request payload would.
+    fn payload(chunks: Vec<&'static [u8]>) -> Payload {
+        let (req, _) = TestRequest::default().to_http_parts();
+        let items: Vec<Result<Bytes, PayloadError>> = chunks
+            .into_iter()
+            .map(|c| Ok(Bytes::from_static(c)))
+            .collect();
+        let stream: actix_http::BoxedPayloadStream = Box::pin(futures_util::stream::iter(items));
+        let mut dev = DevPayload::from(stream);
+        Payload::from_request(&req, &mut dev)
+            .now_or_never()
+            .unwrap()
+            .unwrap()
+    }
+
+    #[test]
+    fn an_empty_chunk_from_actix_is_not_the_end_of_the_stream() {
+        let (mut io, _body) = duplex(payload(vec![b"", b"after", b"", b" the gap"]));
+        let mut got = Vec::new();
+        actix_web::rt::System::new()
+            .block_on(io.read_to_end(&mut got))
+            .unwrap();
+        assert_eq!(got, b"after the gap");
     }
 }

@@ -42,6 +42,7 @@ use actix_codec::Framed;
 use actix_http::{h1, HttpMessage, Request};
 use actix_service::{fn_service, ServiceFactory};
 use actix_web::rt::net::TcpStream;
+use hub_core::handshake::HttpVersion;
 use hub_core::{ConnectOptions, Hub, Rejection, RequestHead};
 use tokio::io::AsyncWriteExt;
 
@@ -50,6 +51,10 @@ use tokio::io::AsyncWriteExt;
 pub struct LeanHead<'a>(pub &'a Request);
 
 impl RequestHead for LeanHead<'_> {
+    fn version(&self) -> HttpVersion {
+        crate::http_version(self.0.version())
+    }
+
     fn method(&self) -> &str {
         self.0.method().as_str()
     }
@@ -115,6 +120,11 @@ where
                 let picked = route(&req);
                 let parts = framed.into_parts();
                 let mut io = parts.io;
+                // Responses actix encoded but has not written yet (to requests pipelined ahead
+                // of this one) go out first, whatever this one's answer is.
+                if !parts.write_buf.is_empty() && io.write_all(&parts.write_buf).await.is_err() {
+                    return Ok(());
+                }
                 let Some((hub, mut options, config)) = picked else {
                     let head = response_head(404, "Not Found", &[], "not found\n");
                     let _ = io.write_all(head.as_bytes()).await;
@@ -136,7 +146,8 @@ where
                     );
                 }
                 // Nothing of actix's may outlive the handshake: the request (and its payload
-                // plumbing), the codec and both buffers would stay for the connection's life.
+                // plumbing), the codec and both buffers (the write buffer is written above)
+                // would stay for the connection's life.
                 drop(req);
                 drop(parts.codec);
                 drop(parts.write_buf);

@@ -51,6 +51,7 @@ pub use hub_tokio::WsConfig;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
+use hub_core::handshake::HttpVersion;
 use hub_core::{ConnectOptions, Hub, Rejection, RequestHead};
 
 /// A [`RequestHead`] over an actix-web request.
@@ -58,12 +59,28 @@ use hub_core::{ConnectOptions, Hub, Rejection, RequestHead};
 pub struct ActixHead<'a>(pub &'a HttpRequest);
 
 impl RequestHead for ActixHead<'_> {
+    fn version(&self) -> HttpVersion {
+        http_version(self.0.version())
+    }
+
     fn method(&self) -> &str {
         self.0.method().as_str()
     }
 
     fn header_values<'a>(&'a self, name: &str) -> Box<dyn Iterator<Item = &'a [u8]> + 'a> {
         header_values(self.0.headers(), name)
+    }
+}
+
+/// An actix (`http` 0.2) version as the hub's [`HttpVersion`].
+pub(crate) fn http_version(version: actix_web::http::Version) -> HttpVersion {
+    use actix_web::http::Version;
+    match version {
+        Version::HTTP_09 => HttpVersion::Http09,
+        Version::HTTP_10 => HttpVersion::Http10,
+        Version::HTTP_2 => HttpVersion::H2,
+        Version::HTTP_3 => HttpVersion::H3,
+        _ => HttpVersion::Http11,
     }
 }
 

@@ -1,6 +1,7 @@
 //! Server-Sent Events responses on actix-web: the seed's stream and hub subscriptions.
 
 use crate::{rejection_response, ActixHead};
+use actix_web::http::Version;
 use actix_web::{HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 use hub_core::{Hub, Rejection};
@@ -20,7 +21,10 @@ pub fn not_acceptable() -> HttpResponse {
     rejection_response(Rejection::NotAcceptable)
 }
 
-fn event_stream_response<S>(chunks: S) -> HttpResponse
+/// The event-stream response to `req`. An HTTP/1.0 client cannot decode chunked transfer
+/// coding (which actix picks for every stream): its stream is delimited by closing the
+/// connection, as hyper does.
+fn event_stream_response<S>(req: &HttpRequest, chunks: S) -> HttpResponse
 where
     S: futures_util::Stream<Item = bytes::Bytes> + 'static,
 {
@@ -28,7 +32,15 @@ where
     for (name, value) in sse_core::RESPONSE_HEADERS {
         builder.insert_header((name, value));
     }
-    builder.streaming(chunks.map(Ok::<_, Infallible>))
+    let http_1_0 = req.version() < Version::HTTP_11;
+    if http_1_0 {
+        builder.force_close();
+    }
+    let mut response = builder.streaming(chunks.map(Ok::<_, Infallible>));
+    if http_1_0 {
+        response.head_mut().no_chunking(true);
+    }
+    response
 }
 
 /// Kashvi's `sse.New(w, r)`: `None` when the request is not a `GET` accepting
@@ -38,7 +50,7 @@ pub fn stream(req: &HttpRequest, config: SseConfig) -> Option<(SseStream, HttpRe
         return None;
     }
     let (stream, body) = SseStream::new(config, TokioTimer);
-    Some((stream, event_stream_response(body)))
+    Some((stream, event_stream_response(req, body)))
 }
 
 /// Subscribes the request to `hub` as an SSE client; 406, 403 or 503 when it must.
@@ -60,5 +72,5 @@ pub fn subscribe_with(
         return rejection_response(rejection);
     }
     let member = sse_core::subscribe(hub, TokioTimer, config, crate::last_event_id(req), data);
-    event_stream_response(member)
+    event_stream_response(req, member)
 }

@@ -6,8 +6,25 @@
 
 use base64::Engine as _;
 
-/// Read access to an HTTP request's method and headers; implemented by each adapter.
+/// The HTTP version of a request, as its adapter parsed it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum HttpVersion {
+    /// HTTP/0.9.
+    Http09,
+    /// HTTP/1.0: no WebSocket upgrade (RFC 6455 requires HTTP/1.1), no `Host` required.
+    Http10,
+    /// HTTP/1.1.
+    Http11,
+    /// HTTP/2.
+    H2,
+    /// HTTP/3.
+    H3,
+}
+
+/// Read access to an HTTP request's version, method and headers; implemented by each adapter.
 pub trait RequestHead {
+    /// The request's HTTP version.
+    fn version(&self) -> HttpVersion;
     /// The request method, e.g. `"GET"`.
     fn method(&self) -> &str;
     /// Every value of the header `name` (lower-case), in order.
@@ -44,6 +61,19 @@ impl Accept {
 pub enum Rejection {
     /// 400: the method is not GET.
     MethodNotGet,
+    /// 400: the request is older than HTTP/1.1 (RFC 6455 §4.1). 400 rather than 505: the
+    /// server does speak HTTP/1.0 (pages, event streams); only this upgrade needs HTTP/1.1.
+    HttpVersion,
+    /// 400: an HTTP/1.1 request without a `Host` header, or any request with more than one
+    /// (RFC 7230 §5.4).
+    BadHost,
+    /// 400: `Upgrade` names `websocket` only inside a list (`h2c, websocket`). A WebSocket
+    /// upgrade must carry `Upgrade: websocket` alone on a header line: that is the form every
+    /// adapter's server (actix-http's in particular) hands over as a WebSocket connection.
+    UpgradeNotAlone,
+    /// 400: the upgrade request has a body (`Transfer-Encoding`, or a non-zero
+    /// `Content-Length`); the bytes after the head belong to the WebSocket.
+    BodyNotAllowed,
     /// 426: no `Upgrade: websocket` (e.g. a plain GET); answer with `Upgrade: websocket`.
     NotUpgrade,
     /// 400: `Connection` lacks the `upgrade` token.
@@ -65,7 +95,13 @@ impl Rejection {
     /// The HTTP status code.
     pub fn status(self) -> u16 {
         match self {
-            Rejection::MethodNotGet | Rejection::ConnectionNotUpgrade | Rejection::BadKey => 400,
+            Rejection::MethodNotGet
+            | Rejection::HttpVersion
+            | Rejection::BadHost
+            | Rejection::UpgradeNotAlone
+            | Rejection::BodyNotAllowed
+            | Rejection::ConnectionNotUpgrade
+            | Rejection::BadKey => 400,
             Rejection::NotUpgrade | Rejection::UnsupportedVersion => 426,
             Rejection::OriginDenied => 403,
             Rejection::ShuttingDown => 503,
@@ -77,6 +113,10 @@ impl Rejection {
     pub fn body(self) -> &'static str {
         match self {
             Rejection::MethodNotGet => "WebSocket upgrade requires GET\n",
+            Rejection::HttpVersion => "WebSocket upgrade requires HTTP/1.1\n",
+            Rejection::BadHost => "a request needs exactly one Host header\n",
+            Rejection::UpgradeNotAlone => "Upgrade must be 'websocket' alone, not a list\n",
+            Rejection::BodyNotAllowed => "a WebSocket upgrade request cannot have a body\n",
             Rejection::NotUpgrade => "this endpoint only speaks WebSocket (Upgrade: websocket)\n",
             Rejection::ConnectionNotUpgrade => "Connection header must contain 'upgrade'\n",
             Rejection::UnsupportedVersion => "unsupported Sec-WebSocket-Version (only 13)\n",
@@ -122,16 +162,52 @@ fn has_token(head: &dyn RequestHead, name: &str, token: &str) -> bool {
     })
 }
 
+/// Whether the request's `Host` headers are what RFC 7230 §5.4 requires of its version:
+/// exactly one in HTTP/1.1, at most one in HTTP/1.0. Adapters whose server does not check it
+/// use this so every framework answers the same (actix-http checks it while parsing).
+pub fn host_is_valid(head: &dyn RequestHead) -> bool {
+    let count = head.header_values("host").take(2).count();
+    match head.version() {
+        HttpVersion::Http09 | HttpVersion::Http10 => count <= 1,
+        HttpVersion::Http11 => count == 1,
+        // HTTP/2 and 3 carry the authority in a pseudo-header instead
+        HttpVersion::H2 | HttpVersion::H3 => count <= 1,
+    }
+}
+
+fn has_body(head: &dyn RequestHead) -> bool {
+    head.header_values("transfer-encoding").next().is_some()
+        || head
+            .header_values("content-length")
+            .any(|v| v.trim_ascii() != b"0")
+}
+
 /// Checks the protocol part of an upgrade request (everything but origin and hub state).
 pub(crate) fn validate(head: &dyn RequestHead) -> Result<Accept, Rejection> {
     if !head.method().eq_ignore_ascii_case("GET") {
         return Err(Rejection::MethodNotGet);
     }
-    if !has_token(head, "upgrade", "websocket") {
-        return Err(Rejection::NotUpgrade);
+    if head.version() < HttpVersion::Http11 {
+        return Err(Rejection::HttpVersion);
+    }
+    if !host_is_valid(head) {
+        return Err(Rejection::BadHost);
+    }
+    let alone = head
+        .header_values("upgrade")
+        .any(|v| v.trim_ascii().eq_ignore_ascii_case(b"websocket"));
+    if !alone {
+        return Err(if has_token(head, "upgrade", "websocket") {
+            Rejection::UpgradeNotAlone
+        } else {
+            Rejection::NotUpgrade
+        });
     }
     if !has_token(head, "connection", "upgrade") {
         return Err(Rejection::ConnectionNotUpgrade);
+    }
+    if has_body(head) {
+        return Err(Rejection::BodyNotAllowed);
     }
     if head.header_str("sec-websocket-version").map(str::trim) != Some("13") {
         return Err(Rejection::UnsupportedVersion);
@@ -155,6 +231,9 @@ mod tests {
 
     struct Head(&'static str, Vec<(&'static str, &'static str)>);
     impl RequestHead for Head {
+        fn version(&self) -> HttpVersion {
+            HttpVersion::Http11
+        }
         fn method(&self) -> &str {
             self.0
         }
@@ -171,6 +250,7 @@ mod tests {
 
     fn good() -> Vec<(&'static str, &'static str)> {
         vec![
+            ("Host", "example.com"),
             ("Upgrade", "WebSocket"),
             ("Connection", "keep-alive, Upgrade"),
             ("Sec-WebSocket-Version", "13"),
@@ -190,29 +270,56 @@ mod tests {
             validate(&Head("POST", good())),
             Err(Rejection::MethodNotGet)
         );
-        assert_eq!(validate(&Head("GET", vec![])), Err(Rejection::NotUpgrade));
+        assert_eq!(
+            validate(&Head("GET", vec![("Host", "example.com")])),
+            Err(Rejection::NotUpgrade)
+        );
         let mut h = good();
-        h[1] = ("Connection", "keep-alive");
+        h[2] = ("Connection", "keep-alive");
         assert_eq!(
             validate(&Head("GET", h)),
             Err(Rejection::ConnectionNotUpgrade)
         );
         let mut h = good();
-        h[2] = ("Sec-WebSocket-Version", "8");
+        h[3] = ("Sec-WebSocket-Version", "8");
         assert_eq!(
             validate(&Head("GET", h)),
             Err(Rejection::UnsupportedVersion)
         );
         let mut h = good();
-        h[3] = ("Sec-WebSocket-Key", "c2hvcnQ=");
+        h[4] = ("Sec-WebSocket-Key", "c2hvcnQ=");
         assert_eq!(validate(&Head("GET", h)), Err(Rejection::BadKey));
         let mut h = good();
         h.pop();
         assert_eq!(validate(&Head("GET", h)), Err(Rejection::BadKey));
         // a second Connection header carrying the token is fine
         let mut h = good();
-        h[1] = ("Connection", "keep-alive");
+        h[2] = ("Connection", "keep-alive");
         h.push(("Connection", "upgrade"));
+        assert!(validate(&Head("GET", h)).is_ok());
+    }
+
+    #[test]
+    fn forms_not_every_adapter_serves() {
+        let mut h = good();
+        h.remove(0);
+        assert_eq!(validate(&Head("GET", h)), Err(Rejection::BadHost));
+        let mut h = good();
+        h.push(("Host", "example.com"));
+        assert_eq!(validate(&Head("GET", h)), Err(Rejection::BadHost));
+        let mut h = good();
+        h[1] = ("Upgrade", "h2c, websocket");
+        assert_eq!(validate(&Head("GET", h)), Err(Rejection::UpgradeNotAlone));
+        let mut h = good();
+        h.push(("Transfer-Encoding", "chunked"));
+        assert_eq!(validate(&Head("GET", h)), Err(Rejection::BodyNotAllowed));
+        let mut h = good();
+        h.push(("Content-Length", "5"));
+        assert_eq!(validate(&Head("GET", h)), Err(Rejection::BodyNotAllowed));
+        // an empty body and a second Upgrade line are fine
+        let mut h = good();
+        h.push(("Content-Length", "0"));
+        h.push(("Upgrade", "foo/1"));
         assert!(validate(&Head("GET", h)).is_ok());
     }
 }

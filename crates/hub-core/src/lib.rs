@@ -48,7 +48,7 @@ pub use client::{Client, ClientId};
 pub use config::{ConfigError, HubConfig};
 pub use driver::Connection;
 pub use error::SendError;
-pub use handshake::{Accept, Rejection, RequestHead};
+pub use handshake::{Accept, HttpVersion, Rejection, RequestHead};
 pub use history::{HistoryError, Missed, MAX_ID};
 pub use hub::{Hub, Inbound, WeakHub};
 pub use message::{CloseCode, CloseFrame, Message, Text};

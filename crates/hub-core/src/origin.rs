@@ -31,14 +31,18 @@ pub enum OriginPolicy {
     AllowAllExplicit,
     /// gorilla/websocket's default: the `Origin`'s host and port must equal the `Host` header.
     SameOrigin,
-    /// Only these serialized origins (`scheme://host[:port]`), compared case-insensitively.
+    /// Only these serialized origins (`scheme://host[:port]`), compared case-insensitively and
+    /// without the scheme's default port (`https://example.com:443` is `https://example.com`).
+    /// Build it with [`OriginPolicy::allow_list`], which normalises the entries.
     AllowList(Arc<[String]>),
     /// A function of the request head (Kashvi's `SetCheckOrigin`, scoped to one hub).
     Custom(Arc<CustomCheck>),
 }
 
 impl OriginPolicy {
-    /// An allow-list of serialized origins such as `https://myapp.com`.
+    /// An allow-list of serialized origins such as `https://myapp.com`. An entry written with
+    /// its scheme's default port (`https://myapp.com:443`) matches the origin browsers send
+    /// (`https://myapp.com`), as [`OriginPolicy::SameOrigin`] already does.
     pub fn allow_list<I, S>(origins: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -46,7 +50,7 @@ impl OriginPolicy {
     {
         let list: Vec<String> = origins
             .into_iter()
-            .map(|o| o.into().trim().trim_end_matches('/').to_ascii_lowercase())
+            .map(|o| normalize_origin(o.into().trim().trim_end_matches('/')))
             .filter(|o| !o.is_empty())
             .collect();
         OriginPolicy::AllowList(list.into())
@@ -69,9 +73,9 @@ impl OriginPolicy {
             OriginPolicy::AllowList(list) => match origin {
                 None => true,
                 Some(origin) => {
-                    let origin = origin.trim();
+                    let origin = normalize_origin(origin.trim());
                     list.iter()
-                        .any(|allowed| allowed.eq_ignore_ascii_case(origin))
+                        .any(|allowed| normalize_origin(allowed) == origin)
                 }
             },
             OriginPolicy::Custom(_) => false,
@@ -84,6 +88,29 @@ impl OriginPolicy {
             OriginPolicy::Custom(check) => check(head),
             other => other.allows(head.header_str("origin"), head.header_str("host")),
         }
+    }
+}
+
+/// The default port of a scheme whose origins carry one.
+fn default_port(scheme: &str) -> Option<&'static str> {
+    match scheme.to_ascii_lowercase().as_str() {
+        "http" | "ws" => Some("80"),
+        "https" | "wss" => Some("443"),
+        _ => None,
+    }
+}
+
+/// A serialized origin in lower case, without its scheme's default port.
+fn normalize_origin(origin: &str) -> String {
+    let lower = origin.to_ascii_lowercase();
+    let Some((scheme, authority)) = lower.split_once("://") else {
+        return lower;
+    };
+    match default_port(scheme).and_then(|port| authority.strip_suffix(port)) {
+        Some(host) if host.ends_with(':') => {
+            format!("{scheme}://{}", &host[..host.len() - 1])
+        }
+        _ => lower,
     }
 }
 
@@ -102,10 +129,8 @@ pub(crate) fn is_same_origin(origin: &str, host: Option<&str>) -> bool {
         return true;
     }
     // `Host: example.com` matches `https://example.com:443` and vice versa.
-    let default_port = match scheme.to_ascii_lowercase().as_str() {
-        "http" | "ws" => "80",
-        "https" | "wss" => "443",
-        _ => return false,
+    let Some(default_port) = default_port(scheme) else {
+        return false;
     };
     let suffix = format!(":{default_port}");
     let strip = |a: &str| -> String {
@@ -159,5 +184,20 @@ mod tests {
         assert!(!p.allows(Some("https://example.com.evil.com"), None));
         assert!(!p.allows(Some("https://evil-example.com"), None));
         assert!(!p.allows(Some("http://example.com"), None));
+    }
+
+    #[test]
+    fn allow_list_ignores_default_ports() {
+        let p = OriginPolicy::allow_list(["https://example.com:443", "http://LOCALHOST:80/"]);
+        assert!(p.allows(Some("https://example.com"), None));
+        assert!(p.allows(Some("https://example.com:443"), None));
+        assert!(p.allows(Some("http://localhost"), None));
+        assert!(!p.allows(Some("https://example.com:8443"), None));
+        assert!(!p.allows(Some("http://example.com"), None));
+        assert!(!p.allows(Some("https://localhost"), None));
+        assert!(!p.allows(Some("https://example.com:4430"), None));
+        let p = OriginPolicy::allow_list(["https://example.com"]);
+        assert!(p.allows(Some("https://example.com:443"), None));
+        assert!(!p.allows(Some("https://example.com:44"), None));
     }
 }

@@ -37,11 +37,12 @@ mod server;
 pub mod sse;
 
 pub use hub_tokio::WsConfig;
-pub use server::{http1_builder, serve, serve_with, HANDSHAKE_TIMEOUT};
+pub use server::{http1_builder, serve, serve_with, HANDSHAKE_TIMEOUT, MAX_HEADERS};
 
 use bytes::Bytes;
 use http::{header, HeaderValue, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
+use hub_core::handshake::HttpVersion;
 use hub_core::{ConnectOptions, Hub, Rejection, RequestHead};
 use hyper_util::rt::TokioIo;
 use std::convert::Infallible;
@@ -53,7 +54,22 @@ pub type Body = http_body_util::combinators::UnsyncBoxBody<Bytes, Infallible>;
 #[derive(Debug)]
 pub struct HttpHead<'a, B>(pub &'a Request<B>);
 
+/// An `http` crate version as the hub's [`HttpVersion`].
+pub fn http_version(version: http::Version) -> HttpVersion {
+    match version {
+        http::Version::HTTP_09 => HttpVersion::Http09,
+        http::Version::HTTP_10 => HttpVersion::Http10,
+        http::Version::HTTP_2 => HttpVersion::H2,
+        http::Version::HTTP_3 => HttpVersion::H3,
+        _ => HttpVersion::Http11,
+    }
+}
+
 impl<B> RequestHead for HttpHead<'_, B> {
+    fn version(&self) -> HttpVersion {
+        http_version(self.0.version())
+    }
+
     fn method(&self) -> &str {
         self.0.method().as_str()
     }

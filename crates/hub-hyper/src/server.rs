@@ -1,6 +1,11 @@
 //! An HTTP/1 server loop with the timeouts a public WebSocket endpoint needs.
 
+use crate::HttpHead;
+use http::{header, HeaderValue, StatusCode};
 use http::{Request, Response};
+use http_body_util::{Either, Full};
+use hub_core::handshake::host_is_valid;
+use hub_core::Rejection;
 use hyper::body::{Body, Incoming};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -16,9 +21,13 @@ use tokio::task::JoinSet;
 /// (slowloris) are closed.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Most request header lines a connection accepts; more get 431. 96 is actix-http's fixed
+/// limit, so every adapter answers the same request the same way.
+pub const MAX_HEADERS: usize = 96;
+
 /// An HTTP/1 connection builder with a timer, so that hyper's `header_read_timeout` is really
-/// on ([`HANDSHAKE_TIMEOUT`]; without a timer hyper silently ignores it), and hyper's limit of
-/// 100 request headers (more → 431). Response bodies are flattened into one buffer per write
+/// on ([`HANDSHAKE_TIMEOUT`]; without a timer hyper silently ignores it), and a limit of
+/// [`MAX_HEADERS`] request headers (more → 431). Response bodies are flattened into one buffer per write
 /// (`writev(false)`): event streams send many small chunks, which one `write` carries more
 /// cheaply than a vectored write of chunk header, data and trailer.
 pub fn http1_builder() -> http1::Builder {
@@ -26,14 +35,16 @@ pub fn http1_builder() -> http1::Builder {
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(HANDSHAKE_TIMEOUT)
-        .max_headers(100)
+        .max_headers(MAX_HEADERS)
         .max_buf_size(64 * 1024)
         .writev(false);
     builder
 }
 
 /// Accepts connections from `listener` and serves each with `service` on
-/// [`http1_builder`]'s settings, upgrades enabled, until `shutdown` resolves. Then it stops
+/// [`http1_builder`]'s settings, upgrades enabled, until `shutdown` resolves. A request
+/// without the `Host` header its version requires, or with two, gets 400 without reaching
+/// `service` (RFC 7230 §5.4; actix-http does the same). Then it stops
 /// accepting, lets in-flight requests finish (at most 10 s), and returns. Upgraded WebSocket
 /// connections belong to their hub from then on: shut them down with
 /// [`Hub::shutdown`](hub_core::Hub::shutdown).
@@ -42,7 +53,7 @@ where
     S: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = Result<Response<B>, Infallible>> + Send + 'static,
     B: Body + Send + 'static,
-    B::Data: Send,
+    B::Data: Send + From<&'static str>,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     serve_with(http1_builder(), listener, service, shutdown).await;
@@ -59,9 +70,22 @@ pub async fn serve_with<S, F, B>(
     S: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = Result<Response<B>, Infallible>> + Send + 'static,
     B: Body + Send + 'static,
-    B::Data: Send,
+    B::Data: Send + From<&'static str>,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
+    let service = move |req: Request<Incoming>| {
+        let answer = if host_is_valid(&HttpHead(&req)) {
+            Ok(service(req))
+        } else {
+            Err(bad_host::<B::Data>())
+        };
+        async move {
+            match answer {
+                Ok(response) => Ok(response.await?.map(Either::Left)),
+                Err(refusal) => Ok::<_, Infallible>(refusal.map(Either::Right)),
+            }
+        }
+    };
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut connections = JoinSet::new();
     tokio::pin!(shutdown);
@@ -106,4 +130,16 @@ pub async fn serve_with<S, F, B>(
         while connections.join_next().await.is_some() {}
     })
     .await;
+}
+
+/// The 400 for a request whose `Host` headers are wrong, in the service's body type.
+fn bad_host<D: bytes::Buf + From<&'static str>>() -> Response<Full<D>> {
+    let rejection = Rejection::BadHost;
+    let mut response = Response::new(Full::new(D::from(rejection.body())));
+    *response.status_mut() = StatusCode::BAD_REQUEST;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
 }

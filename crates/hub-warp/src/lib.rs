@@ -34,7 +34,7 @@ pub mod sse;
 
 pub use hub_hyper::WsConfig;
 
-use http::{HeaderMap, HeaderValue, Method, Request, StatusCode};
+use http::{HeaderMap, HeaderValue, Method, Request, StatusCode, Version};
 use hub_core::{ConnectOptions, Hub, Rejection};
 use std::convert::Infallible;
 use std::future::Future;
@@ -43,9 +43,14 @@ use warp::hyper::upgrade::OnUpgrade;
 use warp::reply::Response;
 use warp::{Filter, Reply};
 
+/// The request's HTTP version, put in its extensions by [`serve`] (warp has no filter for it).
+#[derive(Clone, Copy, Debug)]
+struct RequestVersion(Version);
+
 /// The parts of a request the hub needs, extracted by [`request`].
 #[derive(Debug)]
 pub struct RequestParts {
+    version: Version,
     method: Method,
     headers: HeaderMap,
     query: Option<String>,
@@ -64,6 +69,7 @@ impl RequestParts {
             None => "/".to_string(),
         };
         let mut req = Request::new(());
+        *req.version_mut() = self.version;
         *req.method_mut() = self.method;
         *req.headers_mut() = self.headers;
         if let Ok(uri) = uri.parse() {
@@ -95,6 +101,10 @@ impl RequestParts {
 }
 
 /// Extracts what an upgrade or a subscription needs; never rejects.
+///
+/// warp offers no filter for the request's HTTP version: [`serve`] records it, and under
+/// another server (`warp::serve`) requests count as HTTP/1.1, so an HTTP/1.0 upgrade is only
+/// refused (400, as on every adapter) when served by [`serve`].
 pub fn request() -> impl Filter<Extract = (RequestParts,), Error = Infallible> + Clone {
     let query = warp::query::raw()
         .map(Some)
@@ -104,12 +114,16 @@ pub fn request() -> impl Filter<Extract = (RequestParts,), Error = Infallible> +
         .and(warp::header::headers_cloned())
         .and(query)
         .and(warp::ext::optional::<OnUpgrade>())
-        .map(|method, headers, query, on_upgrade| RequestParts {
-            method,
-            headers,
-            query,
-            on_upgrade,
-        })
+        .and(warp::ext::optional::<RequestVersion>())
+        .map(
+            |method, headers, query, on_upgrade, version: Option<RequestVersion>| RequestParts {
+                version: version.map_or(Version::HTTP_11, |v| v.0),
+                method,
+                headers,
+                query,
+                on_upgrade,
+            },
+        )
 }
 
 /// A filter that upgrades the request into a client of `hub`, with the default buffers and the
@@ -169,7 +183,9 @@ pub async fn serve_with<F>(
     hub_hyper::serve_with(
         builder,
         listener,
-        move |req: Request<hyper::body::Incoming>| {
+        move |mut req: Request<hyper::body::Incoming>| {
+            let version = RequestVersion(req.version());
+            req.extensions_mut().insert(version);
             let mut service = service.clone();
             tower_service::Service::call(&mut service, req)
         },

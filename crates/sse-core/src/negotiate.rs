@@ -9,9 +9,10 @@ pub const RESPONSE_HEADERS: [(&str, &str); 3] = [
     ("x-accel-buffering", "no"),
 ];
 
-/// Whether a request can take an event stream: a `GET` whose
-/// `Accept`, if present, admits `text/event-stream` (directly or through `text/*` or `*/*`,
-/// with a non-zero quality).
+/// Whether a request can take an event stream: a `GET` whose `Accept`, if present, admits
+/// `text/event-stream`. The most specific range that matches decides (`text/event-stream`,
+/// then `text/*`, then `*/*`, RFC 9110 §12.5.1), and a quality of 0 means "not acceptable",
+/// so `text/event-stream;q=0, */*` refuses the stream.
 ///
 /// ```
 /// use sse_core::accepts_event_stream;
@@ -19,8 +20,10 @@ pub const RESPONSE_HEADERS: [(&str, &str); 3] = [
 /// assert!(accepts_event_stream("GET", Some("text/event-stream")));
 /// assert!(accepts_event_stream("GET", None));
 /// assert!(accepts_event_stream("GET", Some("text/html, */*;q=0.1")));
+/// assert!(accepts_event_stream("GET", Some("text/*;q=0, text/event-stream")));
 /// assert!(!accepts_event_stream("GET", Some("application/json")));
 /// assert!(!accepts_event_stream("GET", Some("text/event-stream;q=0")));
+/// assert!(!accepts_event_stream("GET", Some("text/event-stream;q=0, */*")));
 /// assert!(!accepts_event_stream("POST", Some("text/event-stream")));
 /// ```
 pub fn accepts_event_stream(method: &str, accept: Option<&str>) -> bool {
@@ -28,18 +31,36 @@ pub fn accepts_event_stream(method: &str, accept: Option<&str>) -> bool {
         return false;
     }
     let Some(accept) = accept else { return true };
-    accept.split(',').any(|range| {
+    // (specificity, quality) of the most specific matching range; among equally specific
+    // ranges, the highest quality
+    let mut best: Option<(u8, f32)> = None;
+    for range in accept.split(',') {
         let mut parts = range.split(';');
-        let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
-        let zero_quality = parts.any(|p| {
-            let p = p.trim();
-            p.strip_prefix("q=")
-                .or_else(|| p.strip_prefix("Q="))
-                .and_then(|q| q.trim().parse::<f32>().ok())
-                .is_some_and(|q| q <= 0.0)
-        });
-        !zero_quality && matches!(media.as_str(), "text/event-stream" | "text/*" | "*/*")
-    })
+        let media = parts.next().unwrap_or("").trim();
+        let specificity = if media.eq_ignore_ascii_case("text/event-stream") {
+            3
+        } else if media.eq_ignore_ascii_case("text/*") {
+            2
+        } else if media == "*/*" {
+            1
+        } else {
+            continue;
+        };
+        let quality = parts
+            .find_map(|p| {
+                let (name, value) = p.split_once('=')?;
+                name.trim()
+                    .eq_ignore_ascii_case("q")
+                    .then(|| value.trim().parse::<f32>().unwrap_or(1.0))
+            })
+            .unwrap_or(1.0);
+        best = match best {
+            Some((s, q)) if s > specificity || (s == specificity && q >= quality) => Some((s, q)),
+            _ => Some((specificity, quality)),
+        };
+    }
+    // NaN compares false: not acceptable
+    best.is_some_and(|(_, quality)| quality > 0.0)
 }
 
 /// Parses a `Last-Event-ID` header (or query parameter) value as a hub message id.
@@ -51,6 +72,19 @@ pub fn parse_last_event_id(value: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn most_specific_range_decides() {
+        let ok = |accept| accepts_event_stream("GET", Some(accept));
+        assert!(!ok("text/event-stream;q=0, */*"));
+        assert!(!ok("*/*, text/event-stream; Q=0.000"));
+        assert!(!ok("text/event-stream;charset=utf-8;q=0, text/*"));
+        assert!(!ok("text/*;q=0, */*"));
+        assert!(ok("*/*;q=0, text/event-stream;q=0.5"));
+        assert!(ok("text/*;q=0, TEXT/EVENT-STREAM"));
+        assert!(!ok(""));
+        assert!(!ok("text/event-stream;q=NaN"));
+    }
 
     #[test]
     fn last_event_id() {

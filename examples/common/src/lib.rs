@@ -9,7 +9,9 @@
 //! - `GET /events/chat`: Server-Sent Events subscription to the chat hub; with its history of
 //!   the last [`CHAT_HISTORY`] messages a reconnecting `EventSource` resumes where it left.
 //! - env `HOST` (127.0.0.1), `PORT` (8080), `ALLOWED_ORIGINS` (comma-separated; switches the
-//!   origin policy to that list), `PING_INTERVAL_MS` (54000), `PONG_WAIT_MS` (60000),
+//!   origin policy to that list; `*` alone allows every origin, explicitly and without the
+//!   default's warning; empty means unset; `*` inside a list is refused at start, exit code 2),
+//!   `PING_INTERVAL_MS` (54000), `PONG_WAIT_MS` (60000),
 //!   `REDIS_URL` (unset: the in-memory hub; set: the chat is shared through Redis with every
 //!   server on it, whatever its framework).
 //! - Ctrl-C: every client gets 1001, event streams end, the process exits.
@@ -37,12 +39,15 @@ pub const TICK: Duration = Duration::from_secs(1);
 /// How long a client may take to send its request head.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// `ALLOWED_ORIGINS=*`: every origin, stated explicitly.
+pub const ALLOW_ALL: &str = "*";
+
 /// The example's settings, normally read from the environment.
 #[derive(Clone, Debug)]
 pub struct Settings {
     /// Address to listen on (`HOST`:`PORT`).
     pub addr: SocketAddr,
-    /// `ALLOWED_ORIGINS`, if set.
+    /// `ALLOWED_ORIGINS`, if set and not empty; `["*"]` allows every origin.
     pub allowed_origins: Option<Vec<String>>,
     /// `PING_INTERVAL_MS`.
     pub ping_interval: Duration,
@@ -103,7 +108,13 @@ impl Settings {
                 .filter(|s| !s.is_empty())
                 .map(String::from)
                 .collect();
-            settings.allowed_origins = Some(origins);
+            if origins.len() > 1 && origins.iter().any(|o| o == ALLOW_ALL) {
+                return Err(format!(
+                    "ALLOWED_ORIGINS: '*' allows every origin and cannot be part of a list: {list:?}"
+                ));
+            }
+            // empty (or only commas) means unset, not "refuse everyone"
+            settings.allowed_origins = (!origins.is_empty()).then_some(origins);
         }
         let ms = |name: &str, default: Duration| -> Result<Duration, String> {
             match var(name) {
@@ -118,31 +129,39 @@ impl Settings {
         };
         settings.ping_interval = ms("PING_INTERVAL_MS", settings.ping_interval)?;
         settings.pong_wait = ms("PONG_WAIT_MS", settings.pong_wait)?;
-        settings
-            .hub_config()
-            .validate()
-            .map_err(|error| match error {
-                hub_core::ConfigError::PingNotBeforePongWait { .. } => format!(
-                    "PING_INTERVAL_MS ({}) must be below PONG_WAIT_MS ({}): a client is pinged \
-                 before the hub gives up on it (Kashvi: 54000 and 60000)",
-                    settings.ping_interval.as_millis(),
-                    settings.pong_wait.as_millis()
-                ),
-                other => other.to_string(),
-            })?;
+        // every check of the combination runs now, at start
+        settings.hub_config()?;
         Ok(settings)
     }
 
-    /// The hub configuration these settings describe.
-    pub fn hub_config(&self) -> HubConfig {
-        let origin = match &self.allowed_origins {
+    /// The hub configuration these settings describe: the one place settings become a
+    /// [`HubConfig`], so every check of the combination belongs here.
+    ///
+    /// # Errors
+    /// A message naming the setting that makes the configuration invalid.
+    pub fn hub_config(&self) -> Result<HubConfig, String> {
+        let origin = match self.allowed_origins.as_deref() {
+            Some([all]) if all == ALLOW_ALL => OriginPolicy::AllowAllExplicit,
+            Some(list) if list.iter().any(|o| o == ALLOW_ALL) => {
+                return Err("ALLOWED_ORIGINS: '*' cannot be part of a list".into());
+            }
             Some(list) => OriginPolicy::allow_list(list.iter().cloned()),
             None => OriginPolicy::AllowAll,
         };
-        HubConfig::default()
+        let config = HubConfig::default()
             .ping_interval(self.ping_interval)
             .pong_wait(self.pong_wait)
-            .origin(origin)
+            .origin(origin);
+        config.validate().map_err(|error| match error {
+            hub_core::ConfigError::PingNotBeforePongWait { .. } => format!(
+                "PING_INTERVAL_MS ({}) must be below PONG_WAIT_MS ({}): a client is pinged \
+                 before the hub gives up on it (Kashvi: 54000 and 60000)",
+                self.ping_interval.as_millis(),
+                self.pong_wait.as_millis()
+            ),
+            other => other.to_string(),
+        })?;
+        Ok(config)
     }
 }
 
@@ -274,11 +293,15 @@ pub async fn startup(name: &str) -> Result<(std::net::TcpListener, App), std::pr
         eprintln!("configuration error: {error}");
         std::process::ExitCode::from(2)
     })?;
+    let config = settings.hub_config().map_err(|error| {
+        eprintln!("configuration error: {error}");
+        std::process::ExitCode::from(2)
+    })?;
     let listener = std::net::TcpListener::bind(settings.addr).map_err(|error| {
         eprintln!("cannot listen on {}: {error}", settings.addr);
         std::process::ExitCode::FAILURE
     })?;
-    let app = App::new(settings.hub_config()).map_err(|error| {
+    let app = App::new(config).map_err(|error| {
         eprintln!("configuration error: {error}");
         std::process::ExitCode::from(2)
     })?;

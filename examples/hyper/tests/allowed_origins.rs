@@ -1,0 +1,153 @@
+//! The example binary's `ALLOWED_ORIGINS`, as an operator sets it: `*` allows every origin, an
+//! empty value is unset (the default, which allows every origin), and `*` inside a list stops
+//! the server at start with exit code 2. Never a silent lock-out.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+const GUARD: Duration = Duration::from_secs(20);
+
+/// The example, killed when dropped.
+struct Example {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Drop for Example {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn command(allowed_origins: &str) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_example-hyper"));
+    command
+        .env("HOST", "127.0.0.1")
+        .env("PORT", "0")
+        .env("ALLOWED_ORIGINS", allowed_origins)
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .env_remove("REDIS_URL")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    command
+}
+
+/// Starts the example and waits for the address it logs.
+fn start(allowed_origins: &str) -> Example {
+    let mut child = command(allowed_origins).spawn().unwrap();
+    let pipes = [
+        Box::new(child.stdout.take().unwrap()) as Box<dyn Read + Send>,
+        Box::new(child.stderr.take().unwrap()),
+    ];
+    // from here on, dropping `example` (a failed wait too) kills the process
+    let mut example = Example {
+        child,
+        addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+    };
+    let (tx, rx) = mpsc::channel::<String>();
+    for pipe in pipes {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+    }
+    loop {
+        let line = rx
+            .recv_timeout(GUARD)
+            .expect("the example did not log its address");
+        if let Some(rest) = line.split("listening on http://").nth(1) {
+            example.addr = rest.trim_end_matches('/').parse().unwrap();
+            return example;
+        }
+    }
+}
+
+/// The status of an upgrade of `/ws/chat` from `origin`.
+fn upgrade_status(addr: SocketAddr, origin: &str) -> u16 {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(GUARD)).unwrap();
+    let head = format!(
+        "GET /ws/chat HTTP/1.1\r\nHost: {addr}\r\nOrigin: {origin}\r\nUpgrade: websocket\r\n\
+         Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    let mut line = String::new();
+    BufReader::new(stream).read_line(&mut line).unwrap();
+    line.split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line: {line:?}"))
+}
+
+#[test]
+fn a_star_allows_every_origin() {
+    let example = start("*");
+    let own = format!("http://{}", example.addr);
+    assert_eq!(
+        upgrade_status(example.addr, &own),
+        101,
+        "the page's own origin"
+    );
+    assert_eq!(
+        upgrade_status(example.addr, "https://elsewhere.example"),
+        101
+    );
+}
+
+#[test]
+fn an_empty_value_is_unset() {
+    for value in ["", " , "] {
+        let example = start(value);
+        let own = format!("http://{}", example.addr);
+        assert_eq!(
+            upgrade_status(example.addr, &own),
+            101,
+            "{value:?}: own origin"
+        );
+        assert_eq!(
+            upgrade_status(example.addr, "https://elsewhere.example"),
+            101,
+            "{value:?}"
+        );
+    }
+}
+
+#[test]
+fn a_list_still_refuses_other_origins() {
+    let example = start("https://app.example");
+    assert_eq!(upgrade_status(example.addr, "https://app.example"), 101);
+    assert_eq!(
+        upgrade_status(example.addr, "https://elsewhere.example"),
+        403
+    );
+}
+
+#[test]
+fn a_star_inside_a_list_stops_the_server_with_exit_code_2() {
+    let mut child = command("*, https://app.example").spawn().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        let _ = tx.send(text);
+    });
+    // the pipe closes when the process ends
+    let Ok(stderr) = rx.recv_timeout(GUARD) else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("the example kept running with '*' inside a list");
+    };
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("ALLOWED_ORIGINS"), "{stderr}");
+}
