@@ -46,13 +46,17 @@
 #![doc(test(attr(deny(warnings))))]
 
 mod envelope;
+mod own;
 mod publish;
+mod redact;
 mod stats;
 mod subscribe;
 
 pub use hub_core::{BackplaneState, BackplaneStats};
+pub use redact::redact_url;
 
-use hub_core::{Backplane, Broadcast, Hub};
+use hub_core::{Backplane, Broadcast, Hub, WeakHub};
+use redact::Secret;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use stats::Counters;
 use std::sync::Arc;
@@ -137,16 +141,17 @@ impl RedisBackplane {
 }
 
 impl Backplane for RedisBackplane {
-    fn broadcast(&self, hub: &Hub, mut message: Broadcast) -> usize {
-        if self.counters.state() != BackplaneState::Up {
-            Counters::bump(&self.counters.local_only);
-            return hub.deliver_without_id(message.message(None));
-        }
+    fn broadcast(&self, hub: &Hub, message: Broadcast) -> usize {
+        // Up or not, through the publisher: it delivers here what Redis does not take, in
+        // the order the broadcasts were made
         match self.outbox.try_send(message) {
             Ok(()) => 0,
-            Err(mpsc::error::TrySendError::Full(mut message))
-            | Err(mpsc::error::TrySendError::Closed(mut message)) => {
+            Err(mpsc::error::TrySendError::Full(mut message)) => {
                 Counters::bump(&self.counters.dropped);
+                hub.deliver_without_id(message.message(None))
+            }
+            Err(mpsc::error::TrySendError::Closed(mut message)) => {
+                Counters::bump(&self.counters.local_only);
                 hub.deliver_without_id(message.message(None))
             }
         }
@@ -159,9 +164,15 @@ impl Backplane for RedisBackplane {
     fn may_arrive(&self, id: u64) -> bool {
         // ids are microseconds of Redis's clock: one more than a minute ahead of ours is not
         // in flight, it is bogus (or from a clock gone wrong)
-        self.counters.state() == BackplaneState::Up && id <= now_micros() + 60_000_000
+        self.counters.state() == BackplaneState::Up
+            && id <= self.counters.cluster_now().saturating_add(MAX_AHEAD)
     }
 }
+
+/// How far ahead of Redis's clock an id may be (a minute, in microseconds): a client's
+/// `Last-Event-ID` beyond it is not waited for, a message from the channel beyond it (and
+/// beyond the newest id) is refused as malformed.
+pub(crate) const MAX_AHEAD: u64 = 60_000_000;
 
 /// Microseconds since the Unix epoch.
 pub(crate) fn now_micros() -> u64 {
@@ -193,6 +204,7 @@ pub fn attach(
     config: RedisConfig,
 ) -> Result<Arc<RedisBackplane>, redis::RedisError> {
     let info: redis::ConnectionInfo = url.parse()?;
+    let secret = Secret::new(info.redis_settings().password());
     // Pub/sub messages arrive as RESP3 pushes on the same, self-healing connection as the
     // publishes: a node's own broadcast is back in its push channel before the script's reply.
     let settings = info
@@ -222,6 +234,7 @@ pub fn attach(
         stream: config.stream(),
         history: config.history.unwrap_or(hub.config().history).max(64),
     };
+    let ledger = Arc::new(own::Ledger::default());
     let subscriber = subscribe::Subscriber::new(
         hub.downgrade(),
         manager.clone(),
@@ -229,17 +242,76 @@ pub fn attach(
         push_rx,
         backplane.node,
         counters.clone(),
+        ledger.clone(),
+        secret.clone(),
         config.probe_interval,
     );
-    tokio::spawn(subscriber.run());
-    tokio::spawn(publish::publish(
+    let publisher = publish::Publisher::new(
         hub.downgrade(),
-        manager,
+        manager.clone(),
         target,
         inbox,
         backplane.node,
-        counters,
-    ));
+        counters.clone(),
+        ledger,
+        secret.clone(),
+    );
+    let watchdog = watchdog(
+        hub.downgrade(),
+        manager,
+        counters.clone(),
+        config.probe_interval,
+        secret,
+    );
+    tokio::spawn(async move {
+        // whatever ends the tasks (the hub dropped, or a bug), the state says so
+        let _down = DownOnExit(counters);
+        // the first to end ends the others, and with them the connection
+        tokio::select! {
+            () = subscriber.run() => {}
+            () = publisher.run() => {}
+            () = watchdog => {}
+        }
+    });
     hub.set_backplane(backplane.clone());
     Ok(backplane)
+}
+
+/// Sets the state `Down` when the backplane's task ends, however it ends.
+struct DownOnExit(Arc<Counters>);
+
+impl Drop for DownOnExit {
+    fn drop(&mut self) {
+        self.0.set_state(BackplaneState::Down);
+    }
+}
+
+/// Pings Redis every `interval` while `Up`: a Redis that stopped answering (frozen, or a
+/// connection that died silently) takes the state out of `Up` even when nothing is
+/// published. Ends when the hub is gone.
+async fn watchdog(
+    hub: WeakHub,
+    mut manager: ConnectionManager,
+    counters: Arc<Counters>,
+    interval: Duration,
+    secret: Secret,
+) {
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if hub.upgrade().is_none() {
+            return;
+        }
+        if counters.state() != BackplaneState::Up {
+            continue;
+        }
+        let reply: Result<(), _> = redis::cmd("PING").query_async(&mut manager).await;
+        if let Err(error) = reply {
+            if !matches!(error.kind(), redis::ErrorKind::Server(_)) {
+                tracing::debug!(error = %secret.scrub(&error), "Redis does not answer");
+                counters.set_state(BackplaneState::Down);
+            }
+        }
+    }
 }
