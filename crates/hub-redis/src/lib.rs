@@ -7,25 +7,37 @@
 //!
 //! Each hub maps to a Redis channel, `{prefix}{name}`, and a stream, `{prefix}{name}:history`.
 //! A node's broadcasts go from one task, in batches, to a Lua script that gives each one the
-//! cluster's next id (microseconds of Redis's clock, or the last id + 1: ids keep increasing
-//! even across a restart of a Redis that kept nothing), appends it to the stream (capped at
-//! the history length) and publishes it; the script runs atomically, so ids reach every
-//! subscriber in increasing order. Every node, the origin included, delivers what it receives
-//! from the channel and records it in its hub's history under that id: the histories are
-//! replicas, and a client resuming with an id from another node gets exactly what followed
-//! it. A node that joins reads the stream into its history; one that reconnects after an
-//! outage delivers from the stream what it missed (at most the history length; a longer
-//! outage is counted in [`BackplaneStats::catch_up_gaps`]).
+//! cluster's next id (microseconds of Redis's clock, or one more than the newest id the stream
+//! or the publishing node has seen: ids keep increasing even across a restart of a Redis that
+//! kept nothing), appends it to the stream (capped at the history length + 2) and publishes
+//! it; the script runs atomically, so ids reach every subscriber in increasing order. Every
+//! node, the origin included, delivers what it receives from the channel and records it in
+//! its hub's history under that id: the histories are replicas, and a client resuming with an
+//! id from another node gets exactly what followed it. A node that joins reads the stream into its history; one that reconnects after an
+//! outage delivers from the stream everything it missed that the stream still holds (at most
+//! the history length + 2; a longer outage is counted in [`BackplaneStats::catch_up_gaps`]).
+//! An id from the channel or the stream more than a minute ahead of Redis's clock and of the
+//! newest id is refused and counted in [`BackplaneStats::malformed`] (so is one that went
+//! backwards, which is still delivered, without an id).
 //!
 //! **When Redis is down** local delivery goes on: a broadcast reaches this node's clients at
 //! once, without an id (none the cluster agrees on can be given), counted in
 //! [`BackplaneStats::local_only`], and is lost to the other nodes (at-most-once, like
-//! socket.io's Redis adapter). Broadcasts already waiting to be published when the connection
-//! fails are delivered here the same way ([`BackplaneStats::publish_failed`]); more than
-//! [`RedisConfig::buffer`] waiting also ([`BackplaneStats::dropped`]). The connection
-//! (redis-rs's `ConnectionManager` over RESP3, chosen because it reconnects on its own, with
-//! backoff, and resubscribes) comes back by itself; a probe every
-//! [`RedisConfig::probe_interval`] makes sure it tries even when nothing is published.
+//! socket.io's Redis adapter). Every broadcast passes through one publishing task, so this
+//! node's clients get its broadcasts in the order they were made, whatever the state does
+//! meanwhile. Broadcasts already waiting to be published when the connection fails, or whose
+//! reply does not come within a second (a frozen Redis), are delivered here the same way
+//! ([`BackplaneStats::publish_failed`]) and take the state out of `Up`, so later ones do not
+//! wait for a timeout each. A publish that timed out may still run when Redis comes back: the
+//! other nodes then get it late, and this node, recognising its own sequence number, only
+//! records it in its history. More than [`RedisConfig::buffer`] waiting are delivered here at
+//! once ([`BackplaneStats::dropped`]). The connection (redis-rs's `ConnectionManager` over
+//! RESP3, chosen because it reconnects on its own, with backoff, and resubscribes) comes back
+//! by itself; every [`RedisConfig::probe_interval`] a probe pings Redis while `Up` and, while
+//! not, subscribes and reads the stream again, until one attempt succeeds.
+//!
+//! Logs never show the Redis password: errors are scrubbed of it, and [`redact_url`] gives a
+//! URL fit to log.
 //!
 //! Why a stream and a script rather than `INCR` and pub/sub alone: `INCR` ids restart at 1
 //! when a Redis that keeps no data restarts, and an `INCR` followed by a `PUBLISH` lets two
@@ -78,7 +90,8 @@ pub struct RedisConfig {
     /// Messages kept in the Redis history stream. Default (`None`): the hub's history
     /// length, at least 64.
     pub history: Option<usize>,
-    /// How often a lost connection is probed. Default: 500 ms.
+    /// How often Redis is probed: a `PING` while `Up`; while not, a new subscription and a
+    /// read of the stream, until one succeeds. Default: 500 ms.
     pub probe_interval: Duration,
     /// Longest wait between reconnect attempts. Default: 1 s.
     pub max_backoff: Duration,
@@ -193,7 +206,8 @@ fn node_id() -> u64 {
 /// Connects `hub` to Redis at `url` (`redis://host:port/db`) and makes the backplane its
 /// broadcast path. Returns at once: the connection is made in the background, and local
 /// delivery works whether or not Redis is reachable. Must be called inside a tokio runtime.
-/// The backplane's tasks end when the hub is dropped.
+/// The backplane's task and its connection end when the hub is dropped (within one
+/// [`RedisConfig::probe_interval`]); its state is then `Down`.
 ///
 /// # Errors
 ///

@@ -23,7 +23,7 @@ use tokio::sync::mpsc;
 /// across a restart of a Redis that kept nothing, even when the ids before it ran ahead of
 /// Redis's clock, and stay exact in a JavaScript number until 2255.
 ///
-/// KEYS[1]: the stream. ARGV[1]: the channel, ARGV[2]: history length, ARGV[3]: the newest id
+/// KEYS[1]: the stream. ARGV[1]: the channel, ARGV[2]: the stream's length, ARGV[3]: the newest id
 /// the node has seen, then pairs: a proposed id (0: any) and an envelope. A proposed id (the
 /// payload holds it) not above the last id, or more than a minute ahead of Redis's clock,
 /// stops the batch there. Returns `{accepted, last id, Redis's clock}`.
@@ -170,10 +170,11 @@ impl Publisher {
     ) -> Result<bool, (usize, redis::RedisError)> {
         let mut invocation = script.key(&self.target.stream);
         let floor = self.counters.newest.load(Relaxed);
-        // one more than the history: a catch-up can tell when it missed even older ones
+        // two more than the history: a node cut off for history + 1 broadcasts still finds
+        // its last id in the stream, so it knows it missed nothing older
         invocation
             .arg(&self.target.channel)
-            .arg(self.target.history + 1)
+            .arg(self.target.history + 2)
             .arg(floor);
         let mut proposal = floor;
         let (mut taken, mut bytes) = (0, 0);

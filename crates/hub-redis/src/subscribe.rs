@@ -209,8 +209,8 @@ impl Subscriber {
     /// and delivers it before anything newer. On the first subscription the history is only
     /// remembered (this node's clients joined after it), so clients can resume here.
     async fn catch_up(&mut self, hub: &Hub) {
-        // One more than the stream keeps (history + 1): from the last id itself, if the
-        // stream still holds it nothing was trimmed in between; from the start, if fewer
+        // As many as the stream keeps (history + 2, at least): from the last id itself, if
+        // the stream still holds it nothing was trimmed in between; from the start, if fewer
         // came than asked for, nothing older was trimmed.
         let count = self.target.history + 2;
         let start = match self.last {
