@@ -23,9 +23,9 @@ use tokio::sync::mpsc;
 /// across a restart of a Redis that kept nothing, even when the ids before it ran ahead of
 /// Redis's clock, and stay exact in a JavaScript number until 2255.
 ///
-/// KEYS[1]: the stream. ARGV[1]: the channel, ARGV[2]: the stream's length, ARGV[3]: the newest id
-/// the node has seen, then pairs: a proposed id (0: any) and an envelope. A proposed id (the
-/// payload holds it) not above the last id, or more than a minute ahead of Redis's clock,
+/// KEYS[1]: the stream. ARGV[1]: the channel, ARGV[2]: the stream's length, ARGV[3]: the
+/// newest id the node has seen, then pairs: a proposed id (0: any) and an envelope. A proposed
+/// id (the payload holds it) not above the last id, or more than a minute ahead of Redis's clock,
 /// stops the batch there. Returns `{accepted, last id, Redis's clock}`.
 const SCRIPT: &str = r"
 local t = redis.call('TIME')
