@@ -14,8 +14,9 @@
 //! node, the origin included, delivers what it receives from the channel and records it in
 //! its hub's history under that id: the histories are replicas, and a client resuming with an
 //! id from another node gets exactly what followed it. A node that joins reads the stream
-//! into its history; one that reconnects after an outage delivers from the stream everything it missed that the stream still holds (at most
-//! the history length + 2; a longer outage is counted in [`BackplaneStats::catch_up_gaps`]).
+//! into its history; one that reconnects after an outage delivers from the stream everything
+//! it missed that the stream still holds (at most the history length + 2; a longer outage is
+//! counted in [`BackplaneStats::catch_up_gaps`]).
 //! An id from the channel or the stream more than a minute ahead of Redis's clock and of the
 //! newest id is refused and counted in [`BackplaneStats::malformed`] (so is one that went
 //! backwards, which is still delivered, without an id).
