@@ -8,23 +8,13 @@
 
 use futures_util::SinkExt;
 use hub_redis::BackplaneState;
-use hub_tests::redis::RedisServer;
+use hub_tests::redis::{
+    a_and_b, a_and_b_with, node, until_published, while_b_is_cut_off, Admin, RedisServer,
+};
 use hub_tests::sse::SseClient;
-use hub_tests::{connect, next_text, wait_hub, Adapter, Server, GUARD};
+use hub_tests::{connect, next_text, wait_hub, Adapter, GUARD};
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
-
-async fn node(
-    adapter: Adapter,
-    redis: &RedisServer,
-) -> (Server, std::sync::Arc<hub_redis::RedisBackplane>) {
-    let server = Server::start(adapter).await;
-    let backplane = server.app.join_cluster(&redis.url()).unwrap();
-    tokio::time::timeout(GUARD, backplane.until(BackplaneState::Up))
-        .await
-        .expect("the backplane never came up");
-    (server, backplane)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broadcast_on_any_framework_reaches_every_client_of_every_node_once_in_order() {
@@ -271,67 +261,6 @@ async fn a_node_that_joins_late_serves_resumes_from_the_clusters_history() {
     assert_eq!(events(&mut late, 1).await, vec![(id, "next".to_string())]);
 }
 
-/// Waits until `published()` reaches `n`. The publisher counts a batch when Redis's reply is
-/// in, just after the messages went out; no event marks it, so this checks every millisecond.
-async fn until_published(what: &str, published: impl Fn() -> u64, n: u64) {
-    tokio::time::timeout(GUARD, async {
-        let mut tick = tokio::time::interval(Duration::from_millis(1));
-        while published() < n {
-            tick.tick().await;
-        }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("{what} never published: {} of {n}", published()));
-}
-
-/// Two nodes, A (hyper) and B (warp), and the id of B's Redis connection.
-async fn a_and_b(
-    redis: &RedisServer,
-) -> (
-    (Server, std::sync::Arc<hub_redis::RedisBackplane>),
-    (Server, std::sync::Arc<hub_redis::RedisBackplane>),
-    u64,
-) {
-    let a = node(Adapter::Hyper, redis).await;
-    let before = redis.subscriber_ids();
-    let b = node(Adapter::Warp, redis).await;
-    let b_conn: Vec<u64> = redis
-        .subscriber_ids()
-        .into_iter()
-        .filter(|id| !before.contains(id))
-        .collect();
-    assert_eq!(b_conn.len(), 1, "B's connection: {b_conn:?}");
-    (a, b, b_conn[0])
-}
-
-/// Kills only B's connection (Redis stays up) and holds B out (maxclients: everyone else)
-/// while A broadcasts `n` messages and Redis takes them all; then lets B back in.
-async fn while_b_is_cut_off(
-    redis: &RedisServer,
-    (a, a_backplane): &(Server, std::sync::Arc<hub_redis::RedisBackplane>),
-    b_backplane: &hub_redis::RedisBackplane,
-    b_conn: u64,
-    n: usize,
-) {
-    let mut admin = Admin::connect(redis).await;
-    // everyone connected now but B and redis-cli itself
-    let clients = redis.cli(&["CLIENT", "LIST"]).lines().count() - 2;
-    let limit = format!("CONFIG SET maxclients {clients}");
-    assert_eq!(admin.cmd(&limit).await, "+OK");
-    let kill = format!("CLIENT KILL ID {b_conn}");
-    assert_eq!(admin.cmd(&kill).await, ":1");
-    tokio::time::timeout(GUARD, b_backplane.until(BackplaneState::Down))
-        .await
-        .expect("B never noticed");
-    let published = a_backplane.stats().published;
-    for i in 0..n {
-        a.app.chat.broadcast(format!("m{i}"));
-    }
-    let now = || a_backplane.stats().published;
-    until_published("A's broadcasts", now, published + n as u64).await;
-    assert_eq!(admin.cmd("CONFIG SET maxclients 10000").await, "+OK");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_cut_off_alone_delivers_what_it_missed_from_the_history_when_back() {
     let Some(redis) = RedisServer::start().await else {
@@ -360,8 +289,10 @@ async fn a_cut_off_longer_than_the_history_is_counted_as_a_gap() {
     let (a, (b, b_backplane), b_conn) = a_and_b(&redis).await;
     let history = b.app.chat.config().history;
     while_b_is_cut_off(&redis, &a, &b_backplane, b_conn, history + 5).await;
+    // B fetches one more than the stream keeps (history + 2), and delivers all it fetched
+    let fetched = history as u64 + 2;
     tokio::time::timeout(GUARD, async {
-        while b_backplane.stats().caught_up < history as u64 {
+        while b_backplane.stats().caught_up < fetched {
             b_backplane.until(BackplaneState::Up).await;
             tokio::task::yield_now().await;
         }
@@ -369,10 +300,60 @@ async fn a_cut_off_longer_than_the_history_is_counted_as_a_gap() {
     .await
     .expect("B never caught up");
     let stats = b_backplane.stats();
-    assert_eq!(stats.caught_up, history as u64, "the newest {history}");
+    assert_eq!(stats.caught_up, fetched, "the newest {fetched}");
     assert_eq!(
         stats.catch_up_gaps, 1,
-        "the 5 older ones, lost to B, are counted"
+        "the 3 older ones, lost to B, are counted"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resume_from_inside_a_catch_up_gap_gets_a_missed_notice() {
+    let Some(redis) = RedisServer::start().await else {
+        return;
+    };
+    // B's hub keeps more history than the stream A caps (A's history + 2): after a long
+    // cut-off B still holds what came before the gap, so only the gap can tell a resume
+    // from inside it that messages were lost.
+    let (a, (b, b_backplane), b_conn) = a_and_b_with(&redis, |c| c.history(5_000)).await;
+    let stream = a.0.app.chat.config().history + 2;
+    let mut control = SseClient::get(a.0.addr, "/events/chat", &[ACCEPT]).await;
+    let mut on_b = SseClient::get(b.addr, "/events/chat", &[ACCEPT]).await;
+    wait_hub(&a.0.app.chat, "the control", |h| h.client_count() == 1).await;
+    wait_hub(&b.app.chat, "B's control", |h| h.client_count() == 1).await;
+    a.0.app.chat.broadcast("before");
+    assert_eq!(events(&mut control, 1).await[0].1, "before");
+    assert_eq!(events(&mut on_b, 1).await[0].1, "before");
+    // well past the stream's cap, approximate trimming included
+    let n = stream + 300;
+    while_b_is_cut_off(&redis, &a, &b_backplane, b_conn, n).await;
+    let sent = events(&mut control, n).await;
+    // B's own client sees the catch-up end with the newest
+    let newest = sent[n - 1].0;
+    tokio::time::timeout(GUARD, async {
+        while on_b.next().await.id != newest.to_string() {}
+    })
+    .await
+    .expect("B never caught up");
+    assert_eq!(b_backplane.stats().catch_up_gaps, 1);
+    // m1 was trimmed from the stream before B came back: a client that saw it resumes on B,
+    // is told it missed some, then gets what B has from the first available on
+    let last = sent[1].0.to_string();
+    let mut resumed =
+        SseClient::get(b.addr, "/events/chat", &[ACCEPT, ("last-event-id", &last)]).await;
+    let notice = resumed.next().await;
+    assert_eq!(notice.event, "missed", "a silent gap: {notice:?}");
+    let notice: serde_json::Value = serde_json::from_str(&notice.data).unwrap();
+    let first_available = notice["first_available"].as_u64().unwrap();
+    let k = sent
+        .iter()
+        .position(|(id, _)| *id == first_available)
+        .expect("the first available is one A sent");
+    assert!(k > 1, "m{k}");
+    let first = resumed.next().await;
+    assert_eq!(
+        (first.id, first.data),
+        (sent[k].0.to_string(), format!("m{k}"))
     );
 }
 
@@ -439,74 +420,47 @@ async fn ids_put_in_the_payload_are_the_ids_the_cluster_gave() {
     assert_eq!(u128::from(id), ahead + 1);
 }
 
-/// A plain connection to Redis, for admin commands while other clients are refused.
-struct Admin(tokio::io::BufReader<tokio::net::TcpStream>);
-
-impl Admin {
-    async fn connect(redis: &RedisServer) -> Self {
-        let port = redis
-            .url()
-            .rsplit(':')
-            .next()
-            .unwrap()
-            .trim_end_matches('/')
-            .to_string();
-        let stream = tokio::net::TcpStream::connect(format!("127.0.0.1:{port}"))
-            .await
-            .unwrap();
-        Self(tokio::io::BufReader::new(stream))
-    }
-
-    /// An inline command; the first line of its reply.
-    async fn cmd(&mut self, line: &str) -> String {
-        use tokio::io::AsyncWriteExt;
-        let command = format!("{line}\r\n");
-        self.0
-            .get_mut()
-            .write_all(command.as_bytes())
-            .await
-            .unwrap();
-        self.line().await
-    }
-
-    /// The next line of a reply.
-    async fn line(&mut self) -> String {
-        use tokio::io::AsyncBufReadExt;
-        let mut reply = String::new();
-        self.0.read_line(&mut reply).await.unwrap();
-        reply.trim_end().to_string()
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_publish_that_times_out_is_delivered_here_once_and_the_node_recovers() {
     let Some(redis) = RedisServer::start().await else {
         return;
     };
     let (a, a_backplane) = node(Adapter::Hyper, &redis).await;
-    let (b, _) = node(Adapter::Actix, &redis).await;
+    let (b, b_backplane) = node(Adapter::Actix, &redis).await;
     let mut ws = connect(&a.url("/ws/chat")).await;
+    let mut on_b = connect(&b.url("/ws/chat")).await;
     wait_hub(&a.app.chat, "the client", |h| h.client_count() == 1).await;
+    wait_hub(&b.app.chat, "the client", |h| h.client_count() == 1).await;
+    // the script is loaded: a publish held up now does run when Redis lets it
+    a.app.chat.broadcast("warm");
+    assert_eq!(next_text(&mut ws).await, "warm");
+    assert_eq!(next_text(&mut on_b).await, "warm");
     // Redis holds every write for 2 s: the publish script's reply does not come within the
-    // backplane's 1 s, so the node delivers the broadcast to its own clients itself (Redis
-    // drops the script with the connection the node gives up on).
+    // backplane's 1 s, so the node delivers the broadcast to its own clients itself and
+    // leaves Up (Redis is not answering in time).
     let mut admin = Admin::connect(&redis).await;
     assert_eq!(admin.cmd("CLIENT PAUSE 2000 WRITE").await, "+OK");
     a.app.chat.broadcast("once");
     assert_eq!(next_text(&mut ws).await, "once");
+    tokio::time::timeout(GUARD, a_backplane.until(BackplaneState::Down))
+        .await
+        .expect("a publish that timed out left the node Up");
     assert_eq!(a_backplane.stats().publish_failed, 1);
-    // a write of our own waits out the pause; then the cluster takes broadcasts again, and
-    // "once" never comes back (Redis dropped the script with the connection the node gave up;
-    // the manager reconnected and resubscribed at once)
-    assert_eq!(admin.cmd("SET hub-test:pause-over 1").await, "+OK");
-    // the node hears the others again without having to publish first
-    b.app.chat.broadcast("from b first");
-    assert_eq!(next_text(&mut ws).await, "from b first");
+    // When the pause ends Redis runs the held script after all: B gets "once" late, A
+    // records it in its history but does not deliver it a second time.
+    assert_eq!(next_text(&mut on_b).await, "once");
+    tokio::time::timeout(GUARD, a_backplane.until(BackplaneState::Up))
+        .await
+        .expect("A never came back");
+    b.app.chat.broadcast("from b");
+    assert_eq!(next_text(&mut ws).await, "from b", "not \"once\" again");
     a.app
         .chat
         .broadcast_with(|id| hub_core::Message::text(format!("after {id:?}")));
     let after = next_text(&mut ws).await;
     assert!(after.starts_with("after Some("), "{after:?}");
-    // "from b first" and "after": "once" never reached the cluster
-    assert_eq!(admin.cmd("XLEN hub:chat:history").await, ":2");
+    assert_eq!(next_text(&mut on_b).await, "from b");
+    assert_eq!(next_text(&mut on_b).await, after);
+    assert_eq!(admin.cmd("XLEN hub:chat:history").await, ":4");
+    assert_eq!(b_backplane.stats().received, 3, "warm, once, after");
 }

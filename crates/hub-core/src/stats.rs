@@ -12,7 +12,8 @@ pub enum DisconnectReason {
     SlowConsumer,
     /// Nothing arrived within the pong wait. Close code 1001, best effort.
     PeerSilent,
-    /// A write stayed blocked longer than the write wait; dropped without a close frame.
+    /// The socket took no byte for the write wait while writes were pending; dropped without a
+    /// close frame.
     WriteStalled,
     /// An inbound message exceeded the size limit. Close code 1009.
     TooBig,
@@ -105,8 +106,10 @@ pub struct Stats {
     pub messages_out: u64,
     /// Payload bytes handed to client sockets.
     pub bytes_out: u64,
-    /// Accepted messages that were discarded from a queue because their client left before they
-    /// could be written (eviction, timeouts, peer gone). Nothing is dropped without being counted.
+    /// Messages meant for a client that never reached it: those discarded from its queue (and
+    /// from a resuming client's replay) when it left before they were written (eviction,
+    /// timeouts, peer gone, errors), and the one whose arrival found its queue full, from
+    /// `broadcast` and `send` alike. Nothing is dropped without being counted.
     pub dropped: u64,
     /// Calls to [`Hub::broadcast`](crate::Hub::broadcast).
     pub broadcasts: u64,

@@ -102,7 +102,12 @@ fn closed_never_misses_the_last_connection_ending() {
         to_dropper.send(connection).unwrap();
         let mut closed = pin!(hub.closed());
         start.wait();
-        // ...while this wait checks and subscribes
+        // ...while this wait checks and subscribes: the wait starts a little later each run,
+        // so its few instructions between check and subscribe sweep across the moment the
+        // other thread's drop ends the connection
+        for _ in 0..(run * 7) % 4_000 {
+            std::hint::spin_loop();
+        }
         let early = poll_once(closed.as_mut()).is_ready();
         done.wait();
         assert_eq!(hub.live_connections(), 0);

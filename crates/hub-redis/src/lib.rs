@@ -7,25 +7,38 @@
 //!
 //! Each hub maps to a Redis channel, `{prefix}{name}`, and a stream, `{prefix}{name}:history`.
 //! A node's broadcasts go from one task, in batches, to a Lua script that gives each one the
-//! cluster's next id (microseconds of Redis's clock, or the last id + 1: ids keep increasing
-//! even across a restart of a Redis that kept nothing), appends it to the stream (capped at
-//! the history length) and publishes it; the script runs atomically, so ids reach every
-//! subscriber in increasing order. Every node, the origin included, delivers what it receives
-//! from the channel and records it in its hub's history under that id: the histories are
-//! replicas, and a client resuming with an id from another node gets exactly what followed
-//! it. A node that joins reads the stream into its history; one that reconnects after an
-//! outage delivers from the stream what it missed (at most the history length; a longer
-//! outage is counted in [`BackplaneStats::catch_up_gaps`]).
+//! cluster's next id (microseconds of Redis's clock, or one more than the newest id the stream
+//! or the publishing node has seen: ids keep increasing even across a restart of a Redis that
+//! kept nothing), appends it to the stream (capped at the history length + 2) and publishes
+//! it; the script runs atomically, so ids reach every subscriber in increasing order. Every
+//! node, the origin included, delivers what it receives from the channel and records it in
+//! its hub's history under that id: the histories are replicas, and a client resuming with an
+//! id from another node gets exactly what followed it. A node that joins reads the stream
+//! into its history; one that reconnects after an outage delivers from the stream everything
+//! it missed that the stream still holds (at most the history length + 2; a longer outage is
+//! counted in [`BackplaneStats::catch_up_gaps`]).
+//! An id from the channel or the stream more than a minute ahead of Redis's clock and of the
+//! newest id is refused and counted in [`BackplaneStats::malformed`] (so is one that went
+//! backwards, which is still delivered, without an id).
 //!
 //! **When Redis is down** local delivery goes on: a broadcast reaches this node's clients at
 //! once, without an id (none the cluster agrees on can be given), counted in
 //! [`BackplaneStats::local_only`], and is lost to the other nodes (at-most-once, like
-//! socket.io's Redis adapter). Broadcasts already waiting to be published when the connection
-//! fails are delivered here the same way ([`BackplaneStats::publish_failed`]); more than
-//! [`RedisConfig::buffer`] waiting also ([`BackplaneStats::dropped`]). The connection
-//! (redis-rs's `ConnectionManager` over RESP3, chosen because it reconnects on its own, with
-//! backoff, and resubscribes) comes back by itself; a probe every
-//! [`RedisConfig::probe_interval`] makes sure it tries even when nothing is published.
+//! socket.io's Redis adapter). Every broadcast passes through one publishing task, so this
+//! node's clients get its broadcasts in the order they were made, whatever the state does
+//! meanwhile. Broadcasts already waiting to be published when the connection fails, or whose
+//! reply does not come within a second (a frozen Redis), are delivered here the same way
+//! ([`BackplaneStats::publish_failed`]) and take the state out of `Up`, so later ones do not
+//! wait for a timeout each. A publish that timed out may still run when Redis comes back: the
+//! other nodes then get it late, and this node, recognising its own sequence number, only
+//! records it in its history. More than [`RedisConfig::buffer`] waiting are delivered here at
+//! once ([`BackplaneStats::dropped`]). The connection (redis-rs's `ConnectionManager` over
+//! RESP3, chosen because it reconnects on its own, with backoff, and resubscribes) comes back
+//! by itself; every [`RedisConfig::probe_interval`] a probe pings Redis while `Up` and, while
+//! not, subscribes and reads the stream again, until one attempt succeeds.
+//!
+//! Logs never show the Redis password: errors are scrubbed of it, and [`redact_url`] gives a
+//! URL fit to log.
 //!
 //! Why a stream and a script rather than `INCR` and pub/sub alone: `INCR` ids restart at 1
 //! when a Redis that keeps no data restarts, and an `INCR` followed by a `PUBLISH` lets two
@@ -46,13 +59,17 @@
 #![doc(test(attr(deny(warnings))))]
 
 mod envelope;
+mod own;
 mod publish;
+mod redact;
 mod stats;
 mod subscribe;
 
 pub use hub_core::{BackplaneState, BackplaneStats};
+pub use redact::redact_url;
 
-use hub_core::{Backplane, Broadcast, Hub};
+use hub_core::{Backplane, Broadcast, Hub, WeakHub};
+use redact::Secret;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use stats::Counters;
 use std::sync::Arc;
@@ -74,7 +91,8 @@ pub struct RedisConfig {
     /// Messages kept in the Redis history stream. Default (`None`): the hub's history
     /// length, at least 64.
     pub history: Option<usize>,
-    /// How often a lost connection is probed. Default: 500 ms.
+    /// How often Redis is probed: a `PING` while `Up`; while not, a new subscription and a
+    /// read of the stream, until one succeeds. Default: 500 ms.
     pub probe_interval: Duration,
     /// Longest wait between reconnect attempts. Default: 1 s.
     pub max_backoff: Duration,
@@ -137,16 +155,17 @@ impl RedisBackplane {
 }
 
 impl Backplane for RedisBackplane {
-    fn broadcast(&self, hub: &Hub, mut message: Broadcast) -> usize {
-        if self.counters.state() != BackplaneState::Up {
-            Counters::bump(&self.counters.local_only);
-            return hub.deliver_without_id(message.message(None));
-        }
+    fn broadcast(&self, hub: &Hub, message: Broadcast) -> usize {
+        // Up or not, through the publisher: it delivers here what Redis does not take, in
+        // the order the broadcasts were made
         match self.outbox.try_send(message) {
             Ok(()) => 0,
-            Err(mpsc::error::TrySendError::Full(mut message))
-            | Err(mpsc::error::TrySendError::Closed(mut message)) => {
+            Err(mpsc::error::TrySendError::Full(mut message)) => {
                 Counters::bump(&self.counters.dropped);
+                hub.deliver_without_id(message.message(None))
+            }
+            Err(mpsc::error::TrySendError::Closed(mut message)) => {
+                Counters::bump(&self.counters.local_only);
                 hub.deliver_without_id(message.message(None))
             }
         }
@@ -159,9 +178,15 @@ impl Backplane for RedisBackplane {
     fn may_arrive(&self, id: u64) -> bool {
         // ids are microseconds of Redis's clock: one more than a minute ahead of ours is not
         // in flight, it is bogus (or from a clock gone wrong)
-        self.counters.state() == BackplaneState::Up && id <= now_micros() + 60_000_000
+        self.counters.state() == BackplaneState::Up
+            && id <= self.counters.cluster_now().saturating_add(MAX_AHEAD)
     }
 }
+
+/// How far ahead of Redis's clock an id may be (a minute, in microseconds): a client's
+/// `Last-Event-ID` beyond it is not waited for, a message from the channel beyond it (and
+/// beyond the newest id) is refused as malformed.
+pub(crate) const MAX_AHEAD: u64 = 60_000_000;
 
 /// Microseconds since the Unix epoch.
 pub(crate) fn now_micros() -> u64 {
@@ -182,7 +207,8 @@ fn node_id() -> u64 {
 /// Connects `hub` to Redis at `url` (`redis://host:port/db`) and makes the backplane its
 /// broadcast path. Returns at once: the connection is made in the background, and local
 /// delivery works whether or not Redis is reachable. Must be called inside a tokio runtime.
-/// The backplane's tasks end when the hub is dropped.
+/// The backplane's task and its connection end when the hub is dropped (within one
+/// [`RedisConfig::probe_interval`]); its state is then `Down`.
 ///
 /// # Errors
 ///
@@ -193,6 +219,7 @@ pub fn attach(
     config: RedisConfig,
 ) -> Result<Arc<RedisBackplane>, redis::RedisError> {
     let info: redis::ConnectionInfo = url.parse()?;
+    let secret = Secret::new(info.redis_settings().password());
     // Pub/sub messages arrive as RESP3 pushes on the same, self-healing connection as the
     // publishes: a node's own broadcast is back in its push channel before the script's reply.
     let settings = info
@@ -222,6 +249,7 @@ pub fn attach(
         stream: config.stream(),
         history: config.history.unwrap_or(hub.config().history).max(64),
     };
+    let ledger = Arc::new(own::Ledger::default());
     let subscriber = subscribe::Subscriber::new(
         hub.downgrade(),
         manager.clone(),
@@ -229,17 +257,76 @@ pub fn attach(
         push_rx,
         backplane.node,
         counters.clone(),
+        ledger.clone(),
+        secret.clone(),
         config.probe_interval,
     );
-    tokio::spawn(subscriber.run());
-    tokio::spawn(publish::publish(
+    let publisher = publish::Publisher::new(
         hub.downgrade(),
-        manager,
+        manager.clone(),
         target,
         inbox,
         backplane.node,
-        counters,
-    ));
+        counters.clone(),
+        ledger,
+        secret.clone(),
+    );
+    let watchdog = watchdog(
+        hub.downgrade(),
+        manager,
+        counters.clone(),
+        config.probe_interval,
+        secret,
+    );
+    tokio::spawn(async move {
+        // whatever ends the tasks (the hub dropped, or a bug), the state says so
+        let _down = DownOnExit(counters);
+        // the first to end ends the others, and with them the connection
+        tokio::select! {
+            () = subscriber.run() => {}
+            () = publisher.run() => {}
+            () = watchdog => {}
+        }
+    });
     hub.set_backplane(backplane.clone());
     Ok(backplane)
+}
+
+/// Sets the state `Down` when the backplane's task ends, however it ends.
+struct DownOnExit(Arc<Counters>);
+
+impl Drop for DownOnExit {
+    fn drop(&mut self) {
+        self.0.set_state(BackplaneState::Down);
+    }
+}
+
+/// Pings Redis every `interval` while `Up`: a Redis that stopped answering (frozen, or a
+/// connection that died silently) takes the state out of `Up` even when nothing is
+/// published. Ends when the hub is gone.
+async fn watchdog(
+    hub: WeakHub,
+    mut manager: ConnectionManager,
+    counters: Arc<Counters>,
+    interval: Duration,
+    secret: Secret,
+) {
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if hub.upgrade().is_none() {
+            return;
+        }
+        if counters.state() != BackplaneState::Up {
+            continue;
+        }
+        let reply: Result<(), _> = redis::cmd("PING").query_async(&mut manager).await;
+        if let Err(error) = reply {
+            if !matches!(error.kind(), redis::ErrorKind::Server(_)) {
+                tracing::debug!(error = %secret.scrub(&error), "Redis does not answer");
+                counters.set_state(BackplaneState::Down);
+            }
+        }
+    }
 }

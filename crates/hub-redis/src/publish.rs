@@ -1,35 +1,44 @@
-//! The publisher: gives broadcasts their cluster-wide ids, in batches, from one task.
+//! The publisher: gives broadcasts their cluster-wide ids, in batches, from one task. Every
+//! broadcast of this node passes through it, in the order it was made: what Redis does not
+//! take, and everything while the backplane is not `Up`, it delivers to this node's clients
+//! itself, in that same order.
 
+use crate::own::Ledger;
+use crate::redact::Secret;
 use crate::stats::Counters;
-use crate::{envelope, now_micros};
-use hub_core::{Broadcast, WeakHub};
+use crate::{envelope, MAX_AHEAD};
+use hub_core::{BackplaneState, Broadcast, WeakHub};
 use redis::aio::ConnectionManager;
 use redis::Script;
 use std::collections::VecDeque;
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::mpsc;
 
 /// Gives each broadcast of a batch the cluster's next id, keeps it in the history stream and
 /// publishes `<id> <envelope>` — atomically, so ids reach every subscriber in increasing order.
-/// Ids are microseconds of Redis's clock (or the last id + 1): they keep increasing across a
-/// restart of a Redis that kept nothing, and stay exact in a JavaScript number until 2255.
+/// Ids are microseconds of Redis's clock, or one more than the last id of the stream or of
+/// what the publishing node has seen (ARGV[3]), whichever is larger: they keep increasing
+/// across a restart of a Redis that kept nothing, even when the ids before it ran ahead of
+/// Redis's clock, and stay exact in a JavaScript number until 2255.
 ///
-/// KEYS[1]: the stream. ARGV[1]: the channel, ARGV[2]: history length, then pairs: a proposed
-/// id (0: any) and an envelope. A proposed id (the payload holds it) not above the last id
-/// stops the batch there. Returns `{accepted, last id}`.
+/// KEYS[1]: the stream. ARGV[1]: the channel, ARGV[2]: the stream's length, ARGV[3]: the
+/// newest id the node has seen, then pairs: a proposed id (0: any) and an envelope. A proposed
+/// id (the payload holds it) not above the last id, or more than a minute ahead of Redis's clock,
+/// stops the batch there. Returns `{accepted, last id, Redis's clock}`.
 const SCRIPT: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local last = 0
+local last = tonumber(ARGV[3])
 local top = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
-if #top > 0 then last = tonumber(string.match(top[1][1], '^%d+')) end
+if #top > 0 then last = math.max(last, tonumber(string.match(top[1][1], '^%d+'))) end
 local accepted = 0
-for i = 3, #ARGV - 1, 2 do
+for i = 4, #ARGV - 1, 2 do
   local id = tonumber(ARGV[i])
   if id == 0 then
     id = math.max(now, last + 1)
-  elseif id <= last then
+  elseif id <= last or id > now + 60000000 then
     break
   end
   local s = string.format('%.0f', id)
@@ -38,7 +47,7 @@ for i = 3, #ARGV - 1, 2 do
   last = id
   accepted = accepted + 1
 end
-return {accepted, string.format('%.0f', last)}
+return {accepted, string.format('%.0f', last), string.format('%.0f', now)}
 ";
 
 /// Most broadcasts in one script call.
@@ -47,6 +56,9 @@ const MAX_BATCH: usize = 256;
 const MAX_BATCH_BYTES: usize = 1 << 20;
 /// Tries for a batch whose proposed ids keep losing to other nodes'.
 const MAX_ATTEMPTS: u32 = 16;
+/// Longest wait for this node's published broadcasts to come back before it delivers a later
+/// one itself (they are normally in the subscriber's queue already).
+const SETTLE_LIMIT: Duration = Duration::from_secs(1);
 
 /// Where the publisher writes.
 #[derive(Clone, Debug)]
@@ -56,82 +68,182 @@ pub(crate) struct Target {
     pub(crate) history: usize,
 }
 
-/// Publishes what the hub broadcast, in order, in batches of what waited.
-pub(crate) async fn publish(
-    hub: WeakHub,
-    mut manager: ConnectionManager,
-    target: Target,
-    mut inbox: mpsc::Receiver<Broadcast>,
-    node: u64,
-    counters: Arc<Counters>,
-) {
-    let script = Script::new(SCRIPT);
-    let mut batch = VecDeque::new();
-    while let Some(first) = inbox.recv().await {
-        batch.push_back(first);
-        while batch.len() < MAX_BATCH {
-            match inbox.try_recv() {
-                Ok(next) => batch.push_back(next),
-                Err(_) => break,
-            }
+/// What the publisher works with.
+pub(crate) struct Publisher {
+    pub(crate) hub: WeakHub,
+    pub(crate) manager: ConnectionManager,
+    pub(crate) target: Target,
+    pub(crate) inbox: mpsc::Receiver<Broadcast>,
+    pub(crate) node: u64,
+    pub(crate) counters: Arc<Counters>,
+    pub(crate) ledger: Arc<Ledger>,
+    pub(crate) secret: Secret,
+    /// The newest sequence number Redis took.
+    accepted: u64,
+}
+
+/// A broadcast and its sequence number.
+type Batch = VecDeque<(u64, Broadcast)>;
+
+impl Publisher {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        hub: WeakHub,
+        manager: ConnectionManager,
+        target: Target,
+        inbox: mpsc::Receiver<Broadcast>,
+        node: u64,
+        counters: Arc<Counters>,
+        ledger: Arc<Ledger>,
+        secret: Secret,
+    ) -> Self {
+        Self {
+            hub,
+            manager,
+            target,
+            inbox,
+            node,
+            counters,
+            ledger,
+            secret,
+            accepted: 0,
         }
-        let mut rejections = 0;
-        while !batch.is_empty() {
-            let mut invocation = script.key(&target.stream);
-            // one more than the history: a catch-up can tell when it missed even older ones
-            invocation.arg(&target.channel).arg(target.history + 1);
-            let mut proposal = counters.newest.load(Relaxed);
-            let (mut taken, mut bytes) = (0, 0);
-            for broadcast in &mut batch {
-                if taken > 0 && bytes >= MAX_BATCH_BYTES {
+    }
+
+    /// Publishes what the hub broadcast, in order, in batches of what waited; ends when the
+    /// backplane is gone.
+    pub(crate) async fn run(mut self) {
+        let script = Script::new(SCRIPT);
+        let mut seq: u64 = 0;
+        let mut batch = Batch::new();
+        while let Some(first) = self.inbox.recv().await {
+            seq = seq.saturating_add(1);
+            batch.push_back((seq, first));
+            while batch.len() < MAX_BATCH {
+                match self.inbox.try_recv() {
+                    Ok(next) => {
+                        seq = seq.saturating_add(1);
+                        batch.push_back((seq, next));
+                    }
+                    Err(_) => break,
+                }
+            }
+            let mut rejections = 0;
+            while !batch.is_empty() {
+                if self.counters.state() != BackplaneState::Up {
+                    let n = batch.len();
+                    self.here(&mut batch, n, false, |c| &c.local_only).await;
                     break;
                 }
-                let id = if broadcast.needs_id() {
-                    proposal = now_micros().max(proposal + 1);
-                    proposal
-                } else {
-                    0
-                };
-                let message = broadcast.message((id != 0).then_some(id));
-                let envelope = envelope::encode(node, &message);
-                bytes += envelope.len();
-                invocation.arg(id).arg(envelope.as_ref());
-                taken += 1;
-            }
-            match invocation
-                .invoke_async::<(usize, String)>(&mut manager)
-                .await
-            {
-                Ok((accepted, newest)) => {
-                    Counters::add(&counters.published, accepted);
-                    if let Ok(newest) = newest.parse::<u64>() {
-                        counters.newest.fetch_max(newest, Relaxed);
-                    }
-                    batch.drain(..accepted.min(batch.len()));
-                    if accepted < taken {
-                        tracing::debug!(accepted, taken, "proposed ids lost to another node's");
+                match self.send(&script, &mut batch).await {
+                    Ok(true) => rejections = 0,
+                    Ok(false) => {
                         rejections += 1;
                         if rejections >= MAX_ATTEMPTS {
-                            fail(&hub, &mut batch, &counters);
+                            let n = batch.len();
+                            self.here(&mut batch, n, false, |c| &c.publish_failed).await;
                         }
                     }
-                }
-                Err(error) => {
-                    tracing::debug!(%error, "publish failed");
-                    fail(&hub, &mut batch, &counters);
+                    Err((taken, error)) => {
+                        tracing::debug!(error = %self.secret.scrub(&error), "publish failed");
+                        if !matches!(error.kind(), redis::ErrorKind::Server(_)) {
+                            // no reply in time or no connection: until it is back, deliver
+                            // here at once rather than waiting out a timeout per batch
+                            self.counters.set_state(BackplaneState::Down);
+                        }
+                        // it may still run (a reply timeout does not stop Redis): the
+                        // subscriber will know these were delivered here already
+                        self.here(&mut batch, taken, true, |c| &c.publish_failed)
+                            .await;
+                    }
                 }
             }
         }
     }
-}
 
-/// The cluster did not take `batch`: this node's clients still get it, without an id.
-fn fail(hub: &WeakHub, batch: &mut VecDeque<Broadcast>, counters: &Counters) {
-    Counters::add(&counters.publish_failed, batch.len());
-    let hub = hub.upgrade();
-    for mut broadcast in batch.drain(..) {
-        if let Some(hub) = &hub {
-            hub.deliver_without_id(broadcast.message(None));
+    /// Sends a prefix of `batch` to the script; drains what Redis took. `Ok(false)` when some
+    /// proposed ids lost to another node's; `Err` with how many were sent.
+    async fn send(
+        &mut self,
+        script: &Script,
+        batch: &mut Batch,
+    ) -> Result<bool, (usize, redis::RedisError)> {
+        let mut invocation = script.key(&self.target.stream);
+        let floor = self.counters.newest.load(Relaxed);
+        // two more than the history: a node cut off for history + 1 broadcasts still finds
+        // its last id in the stream, so it knows it missed nothing older
+        invocation
+            .arg(&self.target.channel)
+            .arg(self.target.history + 2)
+            .arg(floor);
+        let mut proposal = floor;
+        let (mut taken, mut bytes) = (0, 0);
+        for (seq, broadcast) in batch.iter_mut() {
+            if taken > 0 && bytes >= MAX_BATCH_BYTES {
+                break;
+            }
+            let id = if broadcast.needs_id() {
+                proposal = self.counters.cluster_now().max(proposal.saturating_add(1));
+                proposal
+            } else {
+                0
+            };
+            let message = broadcast.message((id != 0).then_some(id));
+            let envelope = envelope::encode(self.node, *seq, &message);
+            bytes += envelope.len();
+            invocation.arg(id).arg(envelope.as_ref());
+            taken += 1;
+        }
+        let (accepted, newest, now) = invocation
+            .invoke_async::<(usize, String, String)>(&mut self.manager)
+            .await
+            .map_err(|error| (taken, error))?;
+        let accepted = accepted.min(taken);
+        if let Ok(now) = now.parse::<u64>() {
+            self.counters.set_cluster_now(now);
+        }
+        if let Ok(newest) = newest.parse::<u64>() {
+            // not from a stream someone filled with ids far ahead
+            if newest <= self.counters.cluster_now().saturating_add(MAX_AHEAD) {
+                self.counters.newest.fetch_max(newest, Relaxed);
+            }
+        }
+        Counters::add(&self.counters.published, accepted);
+        if let Some((seq, _)) = accepted.checked_sub(1).and_then(|i| batch.get(i)) {
+            self.accepted = *seq;
+        }
+        batch.drain(..accepted);
+        if accepted < taken {
+            tracing::debug!(accepted, taken, "proposed ids lost to another node's");
+        }
+        Ok(accepted == taken)
+    }
+
+    /// Delivers the first `n` of `batch` to this node's clients, without an id, after what
+    /// Redis took before them came back. `sent`: they went to Redis and may have run; those
+    /// that came back already are not delivered again, the others are recorded as given up.
+    async fn here(
+        &self,
+        batch: &mut Batch,
+        n: usize,
+        sent: bool,
+        counter: fn(&Counters) -> &AtomicU64,
+    ) {
+        self.ledger.settle(self.accepted, SETTLE_LIMIT).await;
+        let hub = self.hub.upgrade();
+        let mut own = self.ledger.lock();
+        for (seq, mut broadcast) in batch.drain(..n.min(batch.len())) {
+            if sent && seq <= own.back {
+                Counters::bump(&self.counters.published);
+                continue;
+            }
+            if sent {
+                own.give_up(seq);
+            }
+            Counters::bump(counter(&self.counters));
+            if let Some(hub) = &hub {
+                hub.deliver_without_id(broadcast.message(None));
+            }
         }
     }
 }

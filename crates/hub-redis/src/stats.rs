@@ -1,7 +1,7 @@
 //! The backplane's state and counters.
 
 use hub_core::{BackplaneState, BackplaneStats};
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering::Relaxed};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicU8, Ordering::Relaxed};
 
 #[derive(Debug)]
 pub(crate) struct Counters {
@@ -19,6 +19,8 @@ pub(crate) struct Counters {
     pub(crate) newest: AtomicU64,
     pub(crate) malformed: AtomicU64,
     pub(crate) disconnects: AtomicU64,
+    /// Redis's clock minus ours, in microseconds, as last measured.
+    pub(crate) skew: AtomicI64,
 }
 
 impl Default for Counters {
@@ -36,6 +38,7 @@ impl Default for Counters {
             newest: AtomicU64::new(0),
             malformed: AtomicU64::new(0),
             disconnects: AtomicU64::new(0),
+            skew: AtomicI64::new(0),
         }
     }
 }
@@ -47,6 +50,18 @@ impl Counters {
 
     pub(crate) fn add(counter: &AtomicU64, n: usize) {
         counter.fetch_add(n as u64, Relaxed);
+    }
+
+    /// Microseconds of Redis's clock now, as far as this node knows it.
+    pub(crate) fn cluster_now(&self) -> u64 {
+        crate::now_micros().saturating_add_signed(self.skew.load(Relaxed))
+    }
+
+    /// Records Redis's clock, `redis_now` microseconds, read just now.
+    pub(crate) fn set_cluster_now(&self, redis_now: u64) {
+        let ours = crate::now_micros();
+        let skew = i64::try_from(i128::from(redis_now) - i128::from(ours)).unwrap_or(0);
+        self.skew.store(skew, Relaxed);
     }
 
     pub(crate) fn set_state(&self, state: BackplaneState) {

@@ -315,11 +315,16 @@ pub async fn startup(name: &str) -> Result<(std::net::TcpListener, App), std::pr
         let up = backplane.until(hub_redis::BackplaneState::Up);
         match tokio::time::timeout(JOIN_WAIT, up).await {
             Ok(()) => {
+                // never the password: it would be in every log line shipped anywhere
+                let url = hub_redis::redact_url(url);
                 tracing::info!("the chat is shared with every server on the same Redis ({url})");
             }
-            Err(_) => tracing::warn!(
-                "Redis at {url} not reachable yet: the chat is local until it is (retrying)"
-            ),
+            Err(_) => {
+                let url = hub_redis::redact_url(url);
+                tracing::warn!(
+                    "Redis at {url} not reachable yet: the chat is local until it is (retrying)"
+                );
+            }
         }
     }
     let addr = listener.local_addr().unwrap_or(settings.addr);

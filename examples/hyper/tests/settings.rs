@@ -1,6 +1,7 @@
-//! The example binary's `ALLOWED_ORIGINS`, as an operator sets it: `*` allows every origin, an
-//! empty value is unset (the default, which allows every origin), and `*` inside a list stops
-//! the server at start with exit code 2. Never a silent lock-out.
+//! The example binary's settings, as an operator sets them. `ALLOWED_ORIGINS`: `*` allows every
+//! origin, an empty value is unset (the default, which allows every origin), and `*` inside a
+//! list stops the server at start with exit code 2; never a silent lock-out. A ping interval
+//! not below the pong wait (which would drop every healthy idle client) stops it the same way.
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -40,7 +41,12 @@ fn command(allowed_origins: &str) -> Command {
 
 /// Starts the example and waits for the address it logs.
 fn start(allowed_origins: &str) -> Example {
-    let mut child = command(allowed_origins).spawn().unwrap();
+    start_command(command(allowed_origins))
+}
+
+/// Starts the example as `command` says and waits for the address it logs.
+fn start_command(mut command: Command) -> Example {
+    let mut child = command.spawn().unwrap();
     let pipes = [
         Box::new(child.stdout.take().unwrap()) as Box<dyn Read + Send>,
         Box::new(child.stderr.take().unwrap()),
@@ -131,9 +137,9 @@ fn a_list_still_refuses_other_origins() {
     );
 }
 
-#[test]
-fn a_star_inside_a_list_stops_the_server_with_exit_code_2() {
-    let mut child = command("*, https://app.example").spawn().unwrap();
+/// Runs `command` until it exits (it must, within the guard); its exit code and stderr.
+fn exits(mut command: Command, what: &str) -> (Option<i32>, String) {
+    let mut child = command.spawn().unwrap();
     let mut stderr = child.stderr.take().unwrap();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
@@ -145,9 +151,37 @@ fn a_star_inside_a_list_stops_the_server_with_exit_code_2() {
     let Ok(stderr) = rx.recv_timeout(GUARD) else {
         let _ = child.kill();
         let _ = child.wait();
-        panic!("the example kept running with '*' inside a list");
+        panic!("the example kept running with {what}");
     };
-    let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(2), "{stderr}");
+    (child.wait().unwrap().code(), stderr)
+}
+
+#[test]
+fn a_star_inside_a_list_stops_the_server_with_exit_code_2() {
+    let (code, stderr) = exits(command("*, https://app.example"), "'*' inside a list");
+    assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("ALLOWED_ORIGINS"), "{stderr}");
+}
+
+#[test]
+fn a_ping_interval_not_below_the_pong_wait_stops_the_server_with_exit_code_2() {
+    for (ping, pong) in [("3000", "2000"), ("2000", "2000")] {
+        let mut bad = command("");
+        bad.env("PING_INTERVAL_MS", ping).env("PONG_WAIT_MS", pong);
+        let (code, stderr) = exits(bad, "a ping interval not below the pong wait");
+        assert_eq!(code, Some(2), "{ping}/{pong}: {stderr}");
+        assert!(
+            stderr.contains("PING_INTERVAL_MS") && stderr.contains("PONG_WAIT_MS"),
+            "{stderr}"
+        );
+    }
+}
+
+#[test]
+fn a_ping_interval_below_the_pong_wait_serves() {
+    let mut good = command("");
+    good.env("PING_INTERVAL_MS", "1500")
+        .env("PONG_WAIT_MS", "2000");
+    let example = start_command(good);
+    assert_eq!(upgrade_status(example.addr, "https://any.example"), 101);
 }

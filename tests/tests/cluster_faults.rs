@@ -1,0 +1,318 @@
+//! The cluster under faults, against a real `redis-server` the test starts on a free port:
+//! a reply that comes late, a Redis frozen (SIGSTOP) or killed with broadcasts in flight, a
+//! crafted message on the channel, a restart that loses the stream, a cut-off exactly one
+//! longer than the history, a hub dropped while its backplane is kept, and a password that
+//! must not reach the log. Without redis-server on PATH the tests skip loudly, except under
+//! `CI=true`.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use hub_redis::BackplaneState;
+use hub_tests::redis::{
+    a_and_b, node, node_at, while_b_is_cut_off, Admin, DelayProxy, RedisServer,
+};
+use hub_tests::sse::SseClient;
+use hub_tests::{connect, next_text, wait_hub, Adapter, GUARD};
+use std::time::{Duration, Instant};
+
+async fn until(backplane: &hub_redis::RedisBackplane, state: BackplaneState, what: &str) {
+    tokio::time::timeout(GUARD, backplane.until(state))
+        .await
+        .unwrap_or_else(|_| panic!("{what}: never {state:?} ({:?})", backplane.stats()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_history_read_that_times_out_after_subscribing_is_retried_until_up() {
+    let Some(redis) = RedisServer::start().await else {
+        return;
+    };
+    // the first read of the stream (right after the subscription) is answered after 1.5 s,
+    // past the backplane's 1 s reply timeout
+    let proxy = DelayProxy::start(&redis, b"XREVRANGE", Duration::from_millis(1500)).await;
+    let (a, a_backplane) = node_at(Adapter::Hyper, &proxy.url()).await;
+    let (b, _) = node(Adapter::Warp, &redis).await;
+    let mut on_b = connect(&b.url("/ws/chat")).await;
+    wait_hub(&b.app.chat, "the client", |h| h.client_count() == 1).await;
+    a.app.chat.broadcast("crosses");
+    assert_eq!(next_text(&mut on_b).await, "crosses");
+    assert_eq!(a_backplane.stats().local_only, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_redis_is_detected_and_a_stalled_publish_is_not_delivered_twice() {
+    let Some(redis) = RedisServer::start().await else {
+        return;
+    };
+    let (a, a_backplane) = node(Adapter::Hyper, &redis).await;
+    let (b, _) = node(Adapter::Warp, &redis).await;
+    let mut on_a = connect(&a.url("/ws/chat")).await;
+    let mut on_b = connect(&b.url("/ws/chat")).await;
+    wait_hub(&a.app.chat, "the client", |h| h.client_count() == 1).await;
+    wait_hub(&b.app.chat, "the client", |h| h.client_count() == 1).await;
+    a.app.chat.broadcast("warm"); // the script is loaded
+    assert_eq!(next_text(&mut on_a).await, "warm");
+    assert_eq!(next_text(&mut on_b).await, "warm");
+
+    redis.freeze();
+    a.app.chat.broadcast("s0");
+    assert_eq!(
+        next_text(&mut on_a).await,
+        "s0",
+        "delivered here after a timeout"
+    );
+    until(&a_backplane, BackplaneState::Down, "A with Redis frozen").await;
+    // then every local delivery is at once, not one reply timeout each
+    for i in 1..4 {
+        let sent = Instant::now();
+        a.app.chat.broadcast(format!("s{i}"));
+        assert_eq!(next_text(&mut on_a).await, format!("s{i}"));
+        let took = sent.elapsed();
+        assert!(took < Duration::from_millis(500), "s{i} took {took:?}");
+    }
+    redis.thaw();
+    // Redis runs the stalled publish of s0 now: B gets it late; A only records it
+    assert_eq!(next_text(&mut on_b).await, "s0");
+    until(&a_backplane, BackplaneState::Up, "A after Redis thawed").await;
+    a.app.chat.broadcast("after");
+    assert_eq!(
+        next_text(&mut on_a).await,
+        "after",
+        "s0 not delivered twice"
+    );
+    assert_eq!(next_text(&mut on_b).await, "after");
+    let stats = a_backplane.stats();
+    assert_eq!(
+        (stats.publish_failed, stats.local_only),
+        (1, 3),
+        "{stats:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broadcasts_keep_their_order_here_when_the_connection_dies_with_some_in_flight() {
+    let Some(mut redis) = RedisServer::start().await else {
+        return;
+    };
+    let (a, a_backplane) = node(Adapter::Hyper, &redis).await;
+    let mut ws = connect(&a.url("/ws/chat")).await;
+    wait_hub(&a.app.chat, "the client", |h| h.client_count() == 1).await;
+    a.app.chat.broadcast("warm");
+    assert_eq!(next_text(&mut ws).await, "warm");
+    // m0..m2 wait for a Redis that does not answer, then it dies
+    redis.freeze();
+    for i in 0..3 {
+        a.app.chat.broadcast(format!("m{i}"));
+    }
+    redis.kill();
+    until(&a_backplane, BackplaneState::Down, "A with Redis killed").await;
+    a.app.chat.broadcast("m3");
+    for i in 0..4 {
+        assert_eq!(
+            next_text(&mut ws).await,
+            format!("m{i}"),
+            "in the order made"
+        );
+    }
+}
+
+/// `<id> <envelope>` as a node publishes it: version 1, node, kind text, payload.
+fn crafted(id: &str, text: &str) -> Vec<u8> {
+    let mut out = format!("{id} ").into_bytes();
+    out.push(1);
+    out.extend_from_slice(&7u64.to_be_bytes());
+    out.push(1);
+    out.extend_from_slice(text.as_bytes());
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crafted_message_with_a_huge_id_is_refused_and_counted() {
+    let Some(redis) = RedisServer::start().await else {
+        return;
+    };
+    let (a, a_backplane) = node(Adapter::Hyper, &redis).await;
+    let (b, b_backplane) = node(Adapter::Warp, &redis).await;
+    let mut on_b = connect(&b.url("/ws/chat")).await;
+    wait_hub(&b.app.chat, "the client", |h| h.client_count() == 1).await;
+    let mut admin = Admin::connect(&redis).await;
+    for (n, id) in ["99999999999999999", "18446744073709551615"]
+        .into_iter()
+        .enumerate()
+    {
+        let message = crafted(id, "evil");
+        let reply = admin.send(&[b"PUBLISH", b"hub:chat", &message]).await;
+        assert_eq!(reply, ":2", "both nodes subscribed");
+        // an id near u64::MAX must not overflow the next id given
+        a.app
+            .chat
+            .broadcast_with(move |id| hub_core::Message::text(format!("after {n} {id:?}")));
+        let after = next_text(&mut on_b).await;
+        assert!(after.starts_with(&format!("after {n} Some(")), "{after:?}");
+    }
+    for backplane in [&a_backplane, &b_backplane] {
+        let stats = backplane.stats();
+        assert_eq!(stats.malformed, 2, "{stats:?}");
+        assert_eq!(stats.state, BackplaneState::Up);
+    }
+}
+
+const ACCEPT: (&str, &str) = ("accept", "text/event-stream");
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ids_keep_increasing_after_redis_restarts_empty_below_the_newest_id() {
+    let Some(mut redis) = RedisServer::start().await else {
+        return;
+    };
+    let (a, a_backplane) = node(Adapter::Hyper, &redis).await;
+    let (b, b_backplane) = node(Adapter::Warp, &redis).await;
+    let mut control = SseClient::get(b.addr, "/events/chat", &[ACCEPT]).await;
+    wait_hub(&b.app.chat, "the control", |h| h.client_count() == 1).await;
+    // the stream holds an id 30 s ahead of Redis's clock (a node whose clock runs ahead)
+    let ahead = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_micros()
+        + 30_000_000;
+    let mut admin = Admin::connect(&redis).await;
+    let reply = admin
+        .cmd(&format!("XADD hub:chat:history {ahead}-0 e x"))
+        .await;
+    assert!(reply.starts_with('$'), "{reply}");
+    a.app.chat.broadcast("before");
+    let event = control.next().await;
+    assert_eq!(
+        (event.data.as_str(), event.id.parse::<u128>().unwrap()),
+        ("before", ahead + 1)
+    );
+    drop(admin);
+    // Redis restarts with nothing
+    redis.kill();
+    until(&a_backplane, BackplaneState::Down, "A").await;
+    until(&b_backplane, BackplaneState::Down, "B").await;
+    redis.restart().await;
+    until(&a_backplane, BackplaneState::Up, "A").await;
+    until(&b_backplane, BackplaneState::Up, "B").await;
+    a.app.chat.broadcast("after");
+    let event = control.next().await;
+    assert_eq!(event.data, "after", "delivered, not dropped as old");
+    assert!(event.id.parse::<u128>().unwrap() > ahead + 1, "{event:?}");
+    assert_eq!(b_backplane.stats().malformed, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_off_of_exactly_the_history_plus_one_delivers_all_without_a_gap() {
+    let Some(redis) = RedisServer::start().await else {
+        return;
+    };
+    let (a, (b, b_backplane), b_conn) = a_and_b(&redis).await;
+    let history = b.app.chat.config().history;
+    let mut ws = connect(&b.url("/ws/chat")).await;
+    wait_hub(&b.app.chat, "the client", |h| h.client_count() == 1).await;
+    a.0.app.chat.broadcast("warm");
+    assert_eq!(next_text(&mut ws).await, "warm");
+    while_b_is_cut_off(&redis, &a, &b_backplane, b_conn, history + 1).await;
+    for i in 0..=history {
+        assert_eq!(next_text(&mut ws).await, format!("m{i}"));
+    }
+    let stats = b_backplane.stats();
+    assert_eq!(stats.caught_up, history as u64 + 1, "{stats:?}");
+    assert_eq!(stats.catch_up_gaps, 0, "nothing was lost");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_the_hub_ends_the_backplane_and_its_connection() {
+    let Some(redis) = RedisServer::start().await else {
+        return;
+    };
+    let clients = || redis.cli(&["CLIENT", "LIST"]).lines().count();
+    let before = clients();
+    let hub = hub_core::Hub::new();
+    let backplane =
+        hub_redis::attach(&hub, &redis.url(), hub_redis::RedisConfig::new("solo")).unwrap();
+    until(&backplane, BackplaneState::Up, "the backplane").await;
+    assert_eq!(clients(), before + 1);
+    drop(hub);
+    until(
+        &backplane,
+        BackplaneState::Down,
+        "the backplane of a dropped hub",
+    )
+    .await;
+    // no event tells when Redis sees the connection close: look every 10 ms
+    tokio::time::timeout(GUARD, async {
+        while clients() > before {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the connection outlived the hub");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_redis_password_never_reaches_the_log() {
+    // the example binary, next to this test's own executable, up to date
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = std::process::Command::new(cargo)
+        .args(["build", "-p", "example-hyper"])
+        .status()
+        .unwrap();
+    assert!(status.success(), "cargo build -p example-hyper");
+    let exe = std::env::current_exe().unwrap();
+    let binary = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("example-hyper");
+    // a port nothing listens on
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let secret = "pw-s3cr3t-do-not-log";
+    let mut child = tokio::process::Command::new(&binary)
+        .env(
+            "REDIS_URL",
+            format!("redis://user:{secret}@127.0.0.1:{port}/0"),
+        )
+        .env("RUST_LOG", "debug")
+        .env("PORT", "0")
+        .env("HOST", "127.0.0.1")
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut out = tokio::io::BufReader::new(child.stdout.take().unwrap());
+    let mut err = tokio::io::BufReader::new(child.stderr.take().unwrap());
+    let mut log = String::new();
+    // it waits for Redis (5 s), warns, then listens: read until it says it listens
+    tokio::time::timeout(GUARD, async {
+        use tokio::io::AsyncBufReadExt;
+        let (mut line_out, mut line_err) = (String::new(), String::new());
+        loop {
+            tokio::select! {
+                n = out.read_line(&mut line_out) => {
+                    assert!(n.unwrap() > 0, "the example ended: {log}");
+                    log.push_str(&line_out);
+                    line_out.clear();
+                }
+                n = err.read_line(&mut line_err) => {
+                    assert!(n.unwrap() > 0, "the example ended: {log}");
+                    log.push_str(&line_err);
+                    line_err.clear();
+                }
+            }
+            if log.contains("listening on") {
+                return;
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("the example never listened: {log}"));
+    child.kill().await.unwrap();
+    assert!(log.contains("not reachable yet"), "{log}");
+    assert!(log.contains("user:***@127.0.0.1"), "{log}");
+    assert!(!log.contains(secret), "the password is in the log:\n{log}");
+}
