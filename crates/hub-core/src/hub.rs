@@ -492,15 +492,12 @@ impl Hub {
 
     /// Resolves once the hub is shutting down and every connection has ended.
     pub async fn closed(&self) {
-        loop {
-            // The notification is taken before the check: a connection that ends in between
-            // still wakes this wait.
-            let changed = self.changed();
-            if self.is_shutting_down() && self.live_connections() == 0 {
-                return;
-            }
-            changed.await;
-        }
+        // The notification is taken before each check: a connection that ends in between
+        // still wakes this wait.
+        self.inner
+            .changed
+            .until(|| self.is_shutting_down() && self.live_connections() == 0)
+            .await;
     }
 }
 

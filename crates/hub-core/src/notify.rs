@@ -28,6 +28,18 @@ impl Notify {
             seen: self.version.load(Ordering::SeqCst),
         }
     }
+
+    /// Resolves once `cond` holds, checking it again after every change. The notification is
+    /// taken *before* each check, so a change between the check and the wait is never missed.
+    pub(crate) async fn until(&self, mut cond: impl FnMut() -> bool) {
+        loop {
+            let changed = self.changed();
+            if cond() {
+                return;
+            }
+            changed.await;
+        }
+    }
 }
 
 /// Future returned by [`Hub::changed`](crate::Hub::changed).
@@ -59,5 +71,40 @@ impl Future for Changed<'_> {
             return Poll::Ready(());
         }
         Poll::Pending
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicBool;
+
+    fn poll_once<F: Future>(fut: Pin<&mut F>) -> Poll<F::Output> {
+        fut.poll(&mut Context::from_waker(
+            futures_util::task::noop_waker_ref(),
+        ))
+    }
+
+    /// The change lands right after the condition was read false, before the wait starts:
+    /// the window `Hub::closed` once had (issue 16, item 2), made deterministic.
+    #[test]
+    fn until_sees_a_change_made_right_after_the_check() {
+        let notify = Notify::default();
+        let done = AtomicBool::new(false);
+        let mut checks = 0;
+        let mut until = std::pin::pin!(notify.until(|| {
+            checks += 1;
+            let now = done.load(Ordering::SeqCst);
+            if checks == 1 {
+                // another thread ends the last connection here
+                done.store(true, Ordering::SeqCst);
+                notify.notify();
+            }
+            now
+        }));
+        assert!(
+            poll_once(until.as_mut()).is_ready(),
+            "the change between check and wait was missed: this wait never ends"
+        );
     }
 }

@@ -2,6 +2,7 @@
 //! origin, an empty value is unset (the default, which allows every origin), and `*` inside a
 //! list stops the server at start with exit code 2; never a silent lock-out. A ping interval
 //! not below the pong wait (which would drop every healthy idle client) stops it the same way.
+//! A password in `REDIS_URL` never reaches the log.
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -184,4 +185,52 @@ fn a_ping_interval_below_the_pong_wait_serves() {
         .env("PONG_WAIT_MS", "2000");
     let example = start_command(good);
     assert_eq!(upgrade_status(example.addr, "https://any.example"), 101);
+}
+
+#[test]
+fn the_redis_password_never_reaches_the_log() {
+    // a port nothing listens on: the example warns that Redis is not reachable, then serves
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let secret = "pw-s3cr3t-do-not-log";
+    let mut command = command("");
+    command
+        .env(
+            "REDIS_URL",
+            format!("redis://user:{secret}@127.0.0.1:{port}/0"),
+        )
+        .env("RUST_LOG", "debug");
+    let mut child = command.spawn().unwrap();
+    let pipes = [
+        Box::new(child.stdout.take().unwrap()) as Box<dyn Read + Send>,
+        Box::new(child.stderr.take().unwrap()),
+    ];
+    let (tx, rx) = mpsc::channel::<String>();
+    for pipe in pipes {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+    }
+    let mut log = String::new();
+    while !log.contains("listening on") {
+        match rx.recv_timeout(GUARD) {
+            Ok(line) => log.push_str(&format!("{line}\n")),
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("the example never listened: {log}");
+            }
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(log.contains("not reachable yet"), "{log}");
+    assert!(log.contains("user:***@127.0.0.1"), "{log}");
+    assert!(!log.contains(secret), "the password is in the log:\n{log}");
 }
