@@ -246,3 +246,27 @@ async fn dropping_the_hub_ends_the_backplane_and_its_connection() {
     .await
     .expect("the connection outlived the hub");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_broadcast_builder_loses_its_broadcast_not_the_backplane() {
+    let Some(redis) = RedisServer::start().await else {
+        return;
+    };
+    let (a, a_backplane) = node(Adapter::Hyper, &redis).await;
+    let (b, _) = node(Adapter::Warp, &redis).await;
+    let mut on_a = connect(&a.url("/ws/chat")).await;
+    let mut on_b = connect(&b.url("/ws/chat")).await;
+    wait_hub(&a.app.chat, "A's client", |h| h.client_count() == 1).await;
+    wait_hub(&b.app.chat, "B's client", |h| h.client_count() == 1).await;
+    // the builder runs on A's backplane task, not on the caller's thread
+    a.app
+        .chat
+        .broadcast_with(|_| panic!("a bug in the application's builder"));
+    a.app.chat.broadcast("after the panic");
+    assert_eq!(next_text(&mut on_a).await, "after the panic");
+    assert_eq!(next_text(&mut on_b).await, "after the panic");
+    // and B's broadcasts still reach A: its subscriber did not die with the builder
+    b.app.chat.broadcast("from B");
+    assert_eq!(next_text(&mut on_a).await, "from B");
+    assert_eq!(a_backplane.stats().state, BackplaneState::Up);
+}

@@ -187,6 +187,7 @@ impl<T: Transport, R: Timer> Connection<T, R> {
 
     fn handler_panicked(&mut self) -> DisconnectReason {
         self.handler = None;
+        self.keepalive.release_silence(self.timer.now());
         tracing::error!(client = %self.client.id(), "message handler panicked; closing with 1011");
         self.begin_close(
             CloseFrame::from_static(CloseCode::INTERNAL, "internal error"),
@@ -309,8 +310,11 @@ impl<T: Transport, R: Timer> Connection<T, R> {
         if !matches!(self.state, State::Open | State::Draining { .. }) {
             return;
         }
+        let evicted = self.evicted();
         while let Ok(true) = self.ready(cx) {
-            let sent = if let Some(missed) = self.missed.take() {
+            let sent = if evicted {
+                return;
+            } else if let Some(missed) = self.missed.take() {
                 self.start(Outgoing::Missed(missed))
             } else if let Some((id, message)) = self.replay.pop_front() {
                 self.start_message(Some(id), message)
@@ -385,12 +389,14 @@ impl<T: Transport, R: Timer> Connection<T, R> {
                     if let State::Closing { reason, .. } = self.state {
                         return Err(reason);
                     }
+                    // the reason already counted, if a close was under way (draining)
+                    let reason = self.reason_now(DisconnectReason::PeerSilent);
                     self.begin_close(
                         CloseFrame::from_static(CloseCode::GOING_AWAY, "keepalive timeout"),
-                        DisconnectReason::PeerSilent,
+                        reason,
                     );
                     self.flush_best_effort();
-                    return Err(DisconnectReason::PeerSilent);
+                    return Err(reason);
                 }
             }
         }
@@ -460,13 +466,16 @@ impl<T: Transport, R: Timer> Connection<T, R> {
             if !self.ready(cx)? {
                 return Ok(());
             }
-            if let Some(missed) = self.missed.take() {
-                self.start(Outgoing::Missed(missed))?;
-                continue;
-            }
-            if let Some((id, message)) = self.replay.pop_front() {
-                self.start_message(Some(id), message)?;
-                continue;
+            let owed = self.missed.is_some() || !self.replay.is_empty();
+            if owed && !self.evicted() {
+                if let Some(missed) = self.missed.take() {
+                    self.start(Outgoing::Missed(missed))?;
+                    continue;
+                }
+                if let Some((id, message)) = self.replay.pop_front() {
+                    self.start_message(Some(id), message)?;
+                    continue;
+                }
             }
             let (next, request) = {
                 let mut q = self.client.shared.lock();
@@ -496,6 +505,15 @@ impl<T: Transport, R: Timer> Connection<T, R> {
         }
         cx.waker().wake_by_ref();
         Ok(())
+    }
+
+    /// Whether the client was evicted: what it is still owed is discarded (and counted), not
+    /// written ahead of the 1008.
+    fn evicted(&self) -> bool {
+        matches!(
+            self.client.shared.lock().close,
+            Some(CloseRequest { drain: false, .. })
+        )
     }
 
     /// Whether the socket took bytes since the last look; if so, a stall is timed from `now`.

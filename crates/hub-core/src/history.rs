@@ -120,6 +120,9 @@ impl History {
     /// (a backplane could not fetch them): clients resuming from any id below `before` are told
     /// they missed messages, and what is kept from before the gap is dropped.
     pub(crate) fn gap_before(&mut self, before: u64) {
+        if before > MAX_ID {
+            return; // not an id this history could ever record
+        }
         let last_lost = before.saturating_sub(1);
         if last_lost <= self.forgotten {
             return;

@@ -57,7 +57,8 @@ pub(crate) struct HubInner {
 
 impl HubInner {
     /// Takes a client that has left (its queue is closed, its departure counted by whoever
-    /// closed it) out of the registry. Counts nothing: see [`Shared::depart`].
+    /// closed it) out of the registry. Counts nothing: departures are counted where a client's
+    /// queue is closed (`Shared::push`, `Shared::request_close`, `Shared::leave`).
     pub(crate) fn unregister(&self, id: ClientId) {
         let removed = {
             let mut registry = self
@@ -440,11 +441,12 @@ impl Hub {
             } else {
                 registry.insert(id, shared.clone());
                 self.inner.count.store(registry.len(), Ordering::SeqCst);
+                // counted before anyone can see it leave: total >= departures at all times
+                Counters::add(&self.inner.counters.connections_total, 1);
                 true
             }
         };
         if registered {
-            Counters::add(&self.inner.counters.connections_total, 1);
             tracing::debug!(client = %id, "client joined");
             self.inner.changed.notify();
             connection.set_replay(replay);

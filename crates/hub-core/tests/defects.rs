@@ -295,6 +295,31 @@ async fn a_replay_that_cannot_be_written_after_a_read_error_is_counted() {
     assert_eq!(hub.stats().dropped, 4, "3, 4, 5 and 6 were never written");
 }
 
+#[tokio::test(start_paused = true)]
+async fn an_evicted_client_is_not_fed_its_replay_before_the_1008() {
+    let hub = Hub::with_config(HubConfig::default().history(10).queue_capacity(1)).unwrap();
+    for i in 1..=5 {
+        hub.broadcast(format!("m{i}"));
+    }
+    let options = ConnectOptions::websocket().last_event_id(Some(0));
+    let (_tx, peer, task) = connect_with(&hub, options);
+    peer.blocked.store(true, Ordering::SeqCst);
+    // two live messages against a queue of one: evicted before a byte of the replay went out
+    hub.broadcast("m6");
+    hub.broadcast("m7");
+    peer.unblock();
+    assert_eq!(task.await.unwrap(), DisconnectReason::SlowConsumer);
+    assert_eq!(peer.texts(), Vec::<String>::new(), "{:?}", peer.written());
+    assert_eq!(peer.written().iter().find_map(close_code), Some(1008));
+    let stats = hub.stats();
+    assert_eq!(stats.evicted(), 1);
+    assert_eq!(
+        stats.dropped,
+        5 + 2,
+        "the replay, m6, and m7 that found the queue full"
+    );
+}
+
 // 6. `write_wait` measures no progress, not time since the first pending write.
 #[tokio::test(start_paused = true)]
 async fn a_slow_link_that_keeps_moving_is_not_dropped_as_stalled() {

@@ -178,7 +178,7 @@ impl Publisher {
             .arg(floor);
         let mut proposal = floor;
         let (mut taken, mut bytes) = (0, 0);
-        for (seq, broadcast) in batch.iter_mut() {
+        while let Some((seq, broadcast)) = batch.get_mut(taken) {
             if taken > 0 && bytes >= MAX_BATCH_BYTES {
                 break;
             }
@@ -188,7 +188,11 @@ impl Publisher {
             } else {
                 0
             };
-            let message = broadcast.message((id != 0).then_some(id));
+            let Some(message) = build(broadcast, (id != 0).then_some(id)) else {
+                // its builder panicked: that broadcast is lost, the backplane goes on
+                batch.remove(taken);
+                continue;
+            };
             let envelope = envelope::encode(self.node, *seq, &message);
             bytes += envelope.len();
             invocation.arg(id).arg(envelope.as_ref());
@@ -241,9 +245,19 @@ impl Publisher {
                 own.give_up(seq);
             }
             Counters::bump(counter(&self.counters));
-            if let Some(hub) = &hub {
-                hub.deliver_without_id(broadcast.message(None));
+            if let (Some(hub), Some(message)) = (&hub, build(&mut broadcast, None)) {
+                hub.deliver_without_id(message);
             }
         }
     }
+}
+
+/// Builds a broadcast's message. A `broadcast_with` builder runs on the backplane's task: one
+/// that panics loses its own broadcast (logged), never the task that serves every other one.
+fn build(broadcast: &mut Broadcast, id: Option<u64>) -> Option<hub_core::Message> {
+    let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| broadcast.message(id)));
+    if built.is_err() {
+        tracing::error!("a broadcast_with builder panicked: that broadcast is dropped");
+    }
+    built.ok()
 }

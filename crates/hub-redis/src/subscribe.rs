@@ -34,6 +34,9 @@ pub(crate) struct Subscriber {
     last: u64,
     /// Whether the history was read once (after that, a catch-up delivers what it finds).
     synced: bool,
+    /// Whether anything was delivered to this node's clients yet: once something was, a
+    /// catch-up delivers what it finds even if the first read of the history failed.
+    delivered: bool,
     /// The ids the last catch-up read from the stream: their pushes may still come.
     recent: HashSet<u64>,
 }
@@ -74,6 +77,7 @@ impl Subscriber {
             probe_interval,
             last: 0,
             synced: false,
+            delivered: false,
             recent: HashSet::new(),
         }
     }
@@ -180,12 +184,14 @@ impl Subscriber {
             self.record(hub, id, message, deliver, backwards);
             drop(own);
             self.ledger.notify();
+            self.delivered |= deliver;
             deliver
         } else {
             if !remember_only {
                 Counters::bump(&self.counters.received);
             }
             self.record(hub, id, message, !remember_only, backwards);
+            self.delivered |= !remember_only;
             !remember_only
         }
     }
@@ -255,16 +261,16 @@ impl Subscriber {
                 };
                 if gap && self.synced {
                     tracing::warn!("cut off longer than the history: older broadcasts lost");
-                    Counters::bump(&self.counters.catch_up_gaps);
                     // a client resuming from inside the lost range is told, not left a gap
                     if let Some((oldest, _)) = entries.last() {
                         hub.record_gap(*oldest);
                     }
+                    Counters::bump(&self.counters.catch_up_gaps);
                 }
                 self.recent = entries.iter().map(|(id, _)| *id).collect();
                 let first_live = live.iter().filter_map(push_id).min().unwrap_or(u64::MAX);
                 for (n, (id, envelope)) in entries.into_iter().rev().enumerate() {
-                    let from = if !self.synced && id < first_live {
+                    let from = if !self.synced && !self.delivered && id < first_live {
                         From::Remember
                     } else {
                         From::Stream
