@@ -1,35 +1,4 @@
-//! # hub-actix
-//!
-//! The [`hub_core`] hub on actix-web 4: a handler takes `web::Data<Hub>` and `web::Payload`
-//! and calls [`upgrade`]; SSE responses come from [`sse`]. The hub handle is `Send + Sync`, so
-//! one hub serves every actix worker thread.
-//!
-//! ```no_run
-//! use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
-//! use hub_core::Hub;
-//!
-//! async fn chat(req: HttpRequest, body: web::Payload, hub: web::Data<Hub>) -> HttpResponse {
-//!     hub_actix::upgrade(&req, body, &hub)
-//! }
-//!
-//! # #[allow(dead_code)]
-//! #[actix_web::main]
-//! async fn main() -> std::io::Result<()> {
-//!     let hub = Hub::new();
-//!     hub.on_message(|hub, msg| {
-//!         hub.broadcast(msg.message);
-//!     });
-//!     HttpServer::new(move || {
-//!         App::new()
-//!             .app_data(web::Data::new(hub.clone()))
-//!             .route("/ws/chat", web::to(chat))
-//!     })
-//!     .h1_allow_half_closed(false)
-//!     .bind(("127.0.0.1", 8080))?
-//!     .run()
-//!     .await
-//! }
-//! ```
+#![doc = include_str!("../README.md")]
 //!
 //! Configure the server with `.h1_allow_half_closed(false)`: by default actix keeps streaming
 //! a response after the client closed its side, so an SSE subscriber that left would only be

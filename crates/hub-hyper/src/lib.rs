@@ -1,36 +1,4 @@
-//! # hub-hyper
-//!
-//! The [`hub_core`] hub on hyper 1: [`upgrade`] turns a `Request` into a hub client, and
-//! [`serve`] runs an HTTP/1 server whose connections have a handshake timeout (so slowloris
-//! clients are dropped) and upgrades enabled.
-//!
-//! ```no_run
-//! use hub_core::Hub;
-//! use hyper::{body::Incoming, Request, Response};
-//!
-//! # #[allow(dead_code)]
-//! # async fn demo() -> std::io::Result<()> {
-//! let chat = Hub::new();
-//! chat.on_message(|hub, msg| {
-//!     hub.broadcast(msg.message);
-//! });
-//!
-//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
-//! let service = move |req: Request<Incoming>| {
-//!     let chat = chat.clone();
-//!     async move {
-//!         Ok::<_, std::convert::Infallible>(match req.uri().path() {
-//!             "/ws/chat" => hub_hyper::upgrade(req, &chat),
-//!             _ => Response::new(hub_hyper::full("hello")),
-//!         })
-//!     }
-//! };
-//! hub_hyper::serve(listener, service, std::future::pending()).await;
-//! # Ok(())
-//! # }
-//! ```
-//!
-//! [`upgrade`] is generic over the request body, so an axum handler can call it too.
+#![doc = include_str!("../README.md")]
 #![doc(test(attr(deny(warnings))))]
 
 mod server;

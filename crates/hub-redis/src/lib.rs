@@ -1,9 +1,4 @@
-//! # hub-redis
-//!
-//! A Redis backplane for a [`hub_core::Hub`]: a `broadcast` on any node reaches the clients of
-//! every node exactly once, every node delivers the cluster's broadcasts in one order, and
-//! message ids are the same on every node, so a client resumes on any node with
-//! `Last-Event-ID`.
+#![doc = include_str!("../README.md")]
 //!
 //! Each hub maps to a Redis channel, `{prefix}{name}`, and a stream, `{prefix}{name}:history`.
 //! A node's broadcasts go from one task, in batches, to a Lua script that gives each one the
@@ -44,18 +39,6 @@
 //! when a Redis that keeps no data restarts, and an `INCR` followed by a `PUBLISH` lets two
 //! nodes publish ids out of order; the stream is the history a joining or reconnecting node
 //! reads, with ids it can ask for a range after.
-//!
-//! ```no_run
-//! # #[tokio::main]
-//! # async fn main() -> Result<(), redis::RedisError> {
-//! let hub = hub_core::Hub::new();
-//! let config = hub_redis::RedisConfig::new("chat");
-//! let backplane = hub_redis::attach(&hub, "redis://127.0.0.1:6379", config)?;
-//! backplane.until(hub_redis::BackplaneState::Up).await;
-//! hub.broadcast("reaches every node");
-//! println!("{:?}", hub.stats().backplane);
-//! # Ok(()) }
-//! ```
 #![doc(test(attr(deny(warnings))))]
 
 mod envelope;

@@ -1,9 +1,4 @@
-//! # hub-tokio
-//!
-//! What every tokio-based adapter of [`hub_core`] needs, written once: a [`Timer`] on tokio's
-//! clock, a [`Transport`](hub_core::Transport) over tokio-tungstenite with tuned buffers, and
-//! [`serve`], which turns an upgraded socket into a hub client. Framework adapters (`hub-hyper`,
-//! ...) only validate the request, answer 101 and call [`serve`].
+#![doc = include_str!("../README.md")]
 #![doc(test(attr(deny(warnings))))]
 
 mod transport;

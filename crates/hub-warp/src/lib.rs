@@ -1,25 +1,4 @@
-//! # hub-warp
-//!
-//! The [`hub_core`] hub on warp 0.4, as filters that compose with your others:
-//!
-//! ```no_run
-//! use hub_core::Hub;
-//! use warp::Filter;
-//!
-//! # #[allow(dead_code)]
-//! # async fn demo() -> std::io::Result<()> {
-//! let chat = Hub::new();
-//! chat.on_message(|hub, msg| {
-//!     hub.broadcast(msg.message);
-//! });
-//! let routes = warp::path!("ws" / "chat")
-//!     .and(hub_warp::ws(chat.clone()))
-//!     .or(warp::path!("events" / "chat").and(hub_warp::sse::subscribe(chat, Default::default())));
-//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
-//! hub_warp::serve(listener, routes, std::future::pending()).await;
-//! # Ok(())
-//! # }
-//! ```
+#![doc = include_str!("../README.md")]
 //!
 //! `warp::ws()` is not used: it keeps tungstenite's configuration private (a 128 KiB read
 //! buffer per connection, about 137 kB per idle client). Here the upgrade is taken from hyper's

@@ -1,6 +1,6 @@
-//! # sse-core
+#![doc = include_str!("../README.md")]
 //!
-//! Server-Sent Events for the hub, runtime-agnostic:
+//! The parts:
 //!
 //! - [`Event`] and [`encode_comment`]: an encoder that cannot be tricked into writing a field
 //!   the caller did not ask for (CR, LF, CRLF and NUL handled; see [`encode`](crate::Event)).
