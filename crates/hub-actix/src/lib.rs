@@ -8,7 +8,8 @@
 //!
 //! The connection is driven by the hub's one driver over tungstenite, exactly as on hyper and
 //! warp. actix keeps its HTTP/1 dispatcher (and its buffers) alive under an upgraded
-//! connection: see the README for the memory this costs.
+//! connection: S3 in the repository's `bench/README.md` shows the memory this costs, and
+//! [`lean`] how to avoid it.
 #![doc(test(attr(deny(warnings))))]
 
 mod io;

@@ -36,3 +36,9 @@ pub use options::{ClientKind, ConnectOptions, Liveness};
 pub use origin::OriginPolicy;
 pub use stats::{DisconnectReason, Stats};
 pub use transport::{Incoming, Outgoing, Timer, Transport, TransportError};
+
+/// The reference the root README points to, kept here so that there is one copy: defaults,
+/// the answer to every upgrade request, close codes, the concurrency contract, slow clients
+/// and stats.
+#[doc = include_str!("../docs/reference.md")]
+pub mod docs {}

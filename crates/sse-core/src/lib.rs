@@ -24,3 +24,8 @@ pub use encode::{encode_comment, encode_retry, EncodeError, Event};
 pub use member::{encode_message, encode_missed, subscribe, SseMember};
 pub use negotiate::{accepts_event_stream, parse_last_event_id, RESPONSE_HEADERS};
 pub use stream::{Closed, SseBody, SseConfig, SseError, SseStream};
+
+/// How a stream behaves on every adapter: negotiation, headers, heartbeats, buffering,
+/// errors and how messages are encoded. The root README points here.
+#[doc = include_str!("../docs/reference.md")]
+pub mod docs {}
