@@ -39,10 +39,10 @@ pub struct Bare {
 }
 
 fn user(value: Option<&[u8]>) -> ConnectOptions {
-    let user = value
-        .and_then(|v| std::str::from_utf8(v).ok())
-        .map(|s| Box::new(User(s.to_string())) as Box<dyn std::any::Any + Send + Sync>);
-    ConnectOptions::websocket().data(user)
+    match value.and_then(|v| std::str::from_utf8(v).ok()) {
+        Some(name) => ConnectOptions::websocket().data(User(name.to_string())),
+        None => ConnectOptions::websocket(),
+    }
 }
 
 /// Serves `hub` on an ephemeral port with `adapter`.
@@ -99,11 +99,18 @@ pub async fn serve_bare(adapter: Adapter, hub: &Hub, config: BareConfig) -> Bare
                 );
             let subscribe =
                 warp::path!("sse-hub").and(hub_warp::sse::subscribe(sse_hub, config.sse));
-            let ws = hub_warp::request().map(move |parts: hub_warp::RequestParts| {
+            let ws = hub_warp::request().and_then(move |parts: hub_warp::RequestParts| {
                 let options = user(parts.headers().get("x-user").map(|v| v.as_bytes()));
-                parts.upgrade(&hub, options, Default::default())
+                let answer = parts.upgrade(&hub, options, Default::default());
+                async move { answer }
             });
-            let routes = stream.or(subscribe).unify().or(ws).unify();
+            let routes = stream
+                .or(subscribe)
+                .unify()
+                .or(ws)
+                .unify()
+                .recover(hub_warp::recover)
+                .unify();
             let mut builder = hub_hyper::http1_builder();
             builder.header_read_timeout(config.handshake_timeout);
             tokio::spawn(hub_warp::serve_with(

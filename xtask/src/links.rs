@@ -126,15 +126,24 @@ fn check(file: &Path, root: &Path) -> Vec<String> {
     broken
 }
 
+/// The root README is read first: it stays short, the reference lives in rustdoc.
+const README_MAX_BYTES: u64 = 12_000;
+
 pub(crate) fn run() -> Result<(), String> {
     let root = project_root();
     let mut files = Vec::new();
     markdown_files(&root, &mut files);
     files.sort();
-    let broken: Vec<String> = files.iter().flat_map(|f| check(f, &root)).collect();
+    let mut broken: Vec<String> = files.iter().flat_map(|f| check(f, &root)).collect();
+    let readme = std::fs::metadata(root.join("README.md")).map_or(0, |m| m.len());
+    if readme > README_MAX_BYTES {
+        broken.push(format!(
+            "README.md: {readme} bytes, over the {README_MAX_BYTES} a newcomer reads in five minutes"
+        ));
+    }
     if broken.is_empty() {
         eprintln!(
-            "links: {} Markdown files, every relative link resolves",
+            "links: {} Markdown files, every relative link resolves; README.md {readme} bytes",
             files.len()
         );
         Ok(())

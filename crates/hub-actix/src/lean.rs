@@ -37,13 +37,12 @@
 //! }
 //! ```
 
-use crate::{last_event_id_from, WsConfig};
+use crate::WsConfig;
 use actix_codec::Framed;
 use actix_http::{h1, HttpMessage, Request};
 use actix_service::{fn_service, ServiceFactory};
 use actix_web::rt::net::TcpStream;
-use hub_core::handshake::HttpVersion;
-use hub_core::{ConnectOptions, Hub, Rejection, RequestHead};
+use hub_core::{ConnectOptions, HttpVersion, Hub, Rejection, RequestHead};
 use tokio::io::AsyncWriteExt;
 
 /// A [`RequestHead`] over an actix-http request.
@@ -61,6 +60,10 @@ impl RequestHead for LeanHead<'_> {
 
     fn header_values<'a>(&'a self, name: &str) -> Box<dyn Iterator<Item = &'a [u8]> + 'a> {
         crate::header_values(self.0.headers(), name)
+    }
+
+    fn query(&self) -> Option<&str> {
+        self.0.uri().query()
     }
 }
 
@@ -125,7 +128,7 @@ where
                 if !parts.write_buf.is_empty() && io.write_all(&parts.write_buf).await.is_err() {
                     return Ok(());
                 }
-                let Some((hub, mut options, config)) = picked else {
+                let Some((hub, options, config)) = picked else {
                     let head = response_head(404, "Not Found", &[], "not found\n");
                     let _ = io.write_all(head.as_bytes()).await;
                     return Ok(());
@@ -137,14 +140,7 @@ where
                         return Ok(());
                     }
                 };
-                if options.last_event_id.is_none() {
-                    options.last_event_id = last_event_id_from(
-                        req.headers()
-                            .get("last-event-id")
-                            .and_then(|v| v.to_str().ok()),
-                        req.uri().query().unwrap_or(""),
-                    );
-                }
+                let options = options.resume_from(&LeanHead(&req));
                 // Nothing of actix's may outlive the handshake: the request (and its payload
                 // plumbing), the codec and both buffers (the write buffer is written above)
                 // would stay for the connection's life.

@@ -21,8 +21,7 @@ pub use hub_tokio::WsConfig;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use hub_core::handshake::HttpVersion;
-use hub_core::{ConnectOptions, Hub, Rejection, RequestHead};
+use hub_core::{ConnectOptions, HttpVersion, Hub, Rejection, RequestHead};
 
 /// A [`RequestHead`] over an actix-web request.
 #[derive(Debug)]
@@ -39,6 +38,10 @@ impl RequestHead for ActixHead<'_> {
 
     fn header_values<'a>(&'a self, name: &str) -> Box<dyn Iterator<Item = &'a [u8]> + 'a> {
         header_values(self.0.headers(), name)
+    }
+
+    fn query(&self) -> Option<&str> {
+        Some(self.0.query_string())
     }
 }
 
@@ -60,29 +63,6 @@ pub(crate) fn header_values<'a>(
     name: &str,
 ) -> Box<dyn Iterator<Item = &'a [u8]> + 'a> {
     Box::new(headers.get_all(name.to_string()).map(HeaderValue::as_bytes))
-}
-
-/// The client's resume point: the `Last-Event-ID` header, else the `last_event_id` query
-/// parameter.
-pub fn last_event_id(req: &HttpRequest) -> Option<u64> {
-    last_event_id_from(
-        req.headers()
-            .get("last-event-id")
-            .and_then(|v| v.to_str().ok()),
-        req.query_string(),
-    )
-}
-
-pub(crate) fn last_event_id_from(header: Option<&str>, query: &str) -> Option<u64> {
-    if let Some(id) = header.and_then(sse_core::parse_last_event_id) {
-        return Some(id);
-    }
-    query.split('&').find_map(|pair| {
-        let (key, value) = pair.split_once('=')?;
-        (key == "last_event_id")
-            .then(|| sse_core::parse_last_event_id(value))
-            .flatten()
-    })
 }
 
 /// The response for a refused upgrade or subscription.
@@ -113,21 +93,19 @@ pub fn upgrade(req: &HttpRequest, payload: web::Payload, hub: &Hub) -> HttpRespo
 /// over the request payload (inbound) and the response body (outbound).
 ///
 /// `options` carries the client's metadata; when its `last_event_id` is unset the request's
-/// [`last_event_id`] is used.
+/// is used ([`RequestHead::last_event_id`]).
 pub fn upgrade_with(
     req: &HttpRequest,
     payload: web::Payload,
     hub: &Hub,
-    mut options: ConnectOptions,
+    options: ConnectOptions,
     config: WsConfig,
 ) -> HttpResponse {
     let accept = match hub.accept(&ActixHead(req)) {
         Ok(accept) => accept,
         Err(rejection) => return rejection_response(rejection),
     };
-    if options.last_event_id.is_none() {
-        options.last_event_id = last_event_id(req);
-    }
+    let options = options.resume_from(&ActixHead(req));
     let (io, response_stream) = io::duplex(payload);
     let hub = hub.clone();
     actix_web::rt::spawn(async move {

@@ -4,17 +4,11 @@ use crate::{rejection_response, ActixHead};
 use actix_web::http::Version;
 use actix_web::{HttpRequest, HttpResponse};
 use futures_util::StreamExt;
-use hub_core::{Hub, Rejection};
+use hub_core::{ConnectOptions, Hub, Rejection};
 use hub_tokio::TokioTimer;
 use std::convert::Infallible;
 
 pub use sse_core::{Event, SseConfig, SseError, SseStream};
-
-/// Whether a request can take an event stream (a `GET` whose `Accept` admits it).
-pub fn acceptable(req: &HttpRequest) -> bool {
-    let accept = req.headers().get("accept").and_then(|v| v.to_str().ok());
-    sse_core::accepts_event_stream(req.method().as_str(), accept)
-}
 
 /// The 406 answer for a request that cannot take an event stream.
 pub fn not_acceptable() -> HttpResponse {
@@ -46,7 +40,7 @@ where
 /// Kashvi's `sse.New(w, r)`: `None` when the request is not a `GET` accepting
 /// `text/event-stream` (answer [`not_acceptable`]).
 pub fn stream(req: &HttpRequest, config: SseConfig) -> Option<(SseStream, HttpResponse)> {
-    if !acceptable(req) {
+    if !sse_core::acceptable(&ActixHead(req)) {
         return None;
     }
     let (stream, body) = SseStream::new(config, TokioTimer);
@@ -55,22 +49,19 @@ pub fn stream(req: &HttpRequest, config: SseConfig) -> Option<(SseStream, HttpRe
 
 /// Subscribes the request to `hub` as an SSE client; 406, 403 or 503 when it must.
 pub fn subscribe(req: &HttpRequest, hub: &Hub, config: SseConfig) -> HttpResponse {
-    subscribe_with(req, hub, config, None)
+    subscribe_with(req, hub, config, ConnectOptions::default())
 }
 
-/// As [`subscribe`], attaching `data` to the subscriber.
+/// As [`subscribe`], with the subscriber's options: its metadata
+/// ([`ConnectOptions::data`]) and, when set, a resume point that overrides the request's.
 pub fn subscribe_with(
     req: &HttpRequest,
     hub: &Hub,
     config: SseConfig,
-    data: Option<Box<dyn std::any::Any + Send + Sync>>,
+    options: ConnectOptions,
 ) -> HttpResponse {
-    if !acceptable(req) {
-        return not_acceptable();
+    match sse_core::subscribe_request(hub, &ActixHead(req), TokioTimer, config, options) {
+        Ok(member) => event_stream_response(req, member),
+        Err(rejection) => rejection_response(rejection),
     }
-    if let Err(rejection) = hub.admit(&ActixHead(req)) {
-        return rejection_response(rejection);
-    }
-    let member = sse_core::subscribe(hub, TokioTimer, config, crate::last_event_id(req), data);
-    event_stream_response(req, member)
 }

@@ -95,6 +95,7 @@ impl Backplane for LocalOnly {
 
 /// Whether a backplane is connected to the rest of the cluster.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum BackplaneState {
     /// Not yet connected.
     #[default]

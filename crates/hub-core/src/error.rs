@@ -4,6 +4,7 @@ use crate::message::Message;
 
 /// Why [`Client::send`](crate::Client::send) did not queue a message.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum SendError {
     /// The client has left the hub (closed, evicted or disconnected). The message is handed
     /// back; nothing was queued. Not retryable for this client.

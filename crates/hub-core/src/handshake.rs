@@ -8,6 +8,7 @@ use base64::Engine as _;
 
 /// The HTTP version of a request, as its adapter parsed it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
 pub enum HttpVersion {
     /// HTTP/0.9.
     Http09,
@@ -30,12 +31,46 @@ pub trait RequestHead {
     /// Every value of the header `name` (lower-case), in order.
     fn header_values<'a>(&'a self, name: &str) -> Box<dyn Iterator<Item = &'a [u8]> + 'a>;
 
+    /// The request's query string (what follows `?`), if it has one. The default is `None`;
+    /// adapters implement it so that [`RequestHead::last_event_id`] sees the query parameter.
+    fn query(&self) -> Option<&str> {
+        None
+    }
+
     /// The first value of header `name` as UTF-8, if present and valid.
     fn header_str(&self, name: &str) -> Option<&str> {
         self.header_values(name)
             .next()
             .and_then(|v| std::str::from_utf8(v).ok())
     }
+
+    /// Whether the request asks for a WebSocket upgrade at all (an `Upgrade` header naming
+    /// `websocket`), valid or not. A router may give a request that does not to another route.
+    fn is_websocket_upgrade(&self) -> bool
+    where
+        Self: Sized,
+    {
+        has_token(self, "upgrade", "websocket")
+    }
+
+    /// The client's resume point: the `Last-Event-ID` header (what `EventSource` sends when it
+    /// reconnects), else the `last_event_id` query parameter (for WebSocket clients, which
+    /// cannot set headers). A value that is not a message id means "no resume point".
+    fn last_event_id(&self) -> Option<u64> {
+        if let Some(id) = self.header_str("last-event-id").and_then(parse_id) {
+            return Some(id);
+        }
+        self.query()?.split('&').find_map(|pair| {
+            let (key, value) = pair.split_once('=')?;
+            (key == "last_event_id").then(|| parse_id(value)).flatten()
+        })
+    }
+}
+
+/// A `Last-Event-ID` value (header or query parameter) as a message id; anything else (empty,
+/// not a number) is no id.
+fn parse_id(value: &str) -> Option<u64> {
+    value.trim().parse().ok()
 }
 
 /// What the adapter puts in its `101 Switching Protocols` response.
@@ -58,6 +93,7 @@ impl Accept {
 
 /// Why an upgrade was refused, and the response to send.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Rejection {
     /// 400: the method is not GET.
     MethodNotGet,
@@ -146,7 +182,7 @@ impl std::fmt::Display for Rejection {
 impl std::error::Error for Rejection {}
 
 /// `Sec-WebSocket-Accept` for a client key: base64(SHA-1(key ++ GUID)).
-pub fn accept_key(key: &[u8]) -> String {
+pub(crate) fn accept_key(key: &[u8]) -> String {
     const GUID: &[u8] = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
     let mut sha = sha1_smol::Sha1::new();
     sha.update(key);
@@ -246,6 +282,39 @@ mod tests {
                     .map(|(_, v)| v.as_bytes()),
             )
         }
+    }
+
+    #[test]
+    fn last_event_id_from_the_header_else_the_query() {
+        struct WithQuery(Head, Option<&'static str>);
+        impl RequestHead for WithQuery {
+            fn version(&self) -> HttpVersion {
+                self.0.version()
+            }
+            fn method(&self) -> &str {
+                self.0.method()
+            }
+            fn header_values<'a>(&'a self, name: &str) -> Box<dyn Iterator<Item = &'a [u8]> + 'a> {
+                self.0.header_values(name)
+            }
+            fn query(&self) -> Option<&str> {
+                self.1
+            }
+        }
+        let head = |headers, query| WithQuery(Head("GET", headers), query);
+        assert_eq!(
+            head(vec![("Last-Event-ID", " 42 ")], None).last_event_id(),
+            Some(42)
+        );
+        let both = head(vec![("Last-Event-ID", "7")], Some("last_event_id=9"));
+        assert_eq!(both.last_event_id(), Some(7));
+        let bad_header = head(vec![("Last-Event-ID", "abc")], Some("a=1&last_event_id=9"));
+        assert_eq!(bad_header.last_event_id(), Some(9));
+        assert_eq!(head(vec![], Some("last_event_id=-1")).last_event_id(), None);
+        assert_eq!(head(vec![], Some("last_event_id=")).last_event_id(), None);
+        assert_eq!(head(vec![], None).last_event_id(), None);
+        // without a query() of its own, a head only reads the header
+        assert_eq!(Head("GET", vec![]).last_event_id(), None);
     }
 
     fn good() -> Vec<(&'static str, &'static str)> {

@@ -8,25 +8,12 @@
 //!
 //! No arithmetic here can panic: a duration too long to add to an instant means that deadline
 //! is never armed, and a zero ping interval or heartbeat means none.
-//!
-//! ```
-//! use hub_core::keepalive::{Keepalive, Timeout};
-//! use std::time::{Duration, Instant};
-//!
-//! let t0 = Instant::now();
-//! let s = Duration::from_secs;
-//! let mut ka = Keepalive::new(s(54), s(60), s(10), t0);
-//! assert_eq!(ka.poll_timeout(), Some(t0 + s(54)));
-//! assert_eq!(ka.handle_timeout(t0 + s(54)), Some(Timeout::Ping));
-//! // no pong, no frame: at 60 s the peer is given up
-//! assert_eq!(ka.handle_timeout(t0 + s(60)), Some(Timeout::PeerSilent));
-//! ```
 
 use std::time::{Duration, Instant};
 
 /// What a deadline that passed asks the driver to do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Timeout {
+pub(crate) enum Timeout {
     /// Send a ping now.
     Ping,
     /// Nothing arrived within the pong wait: close the connection.
@@ -38,7 +25,7 @@ pub enum Timeout {
 
 /// Keepalive state of one connection.
 #[derive(Clone, Debug)]
-pub struct Keepalive {
+pub(crate) struct Keepalive {
     ping_interval: Option<Duration>,
     pong_wait: Option<Duration>,
     write_wait: Duration,
@@ -59,7 +46,7 @@ impl Keepalive {
     /// A WebSocket connection that opened at `now`: pinged every `ping_interval`, given up when
     /// nothing arrives within `pong_wait`, dropped when the socket accepts nothing for
     /// `write_wait` while writes are pending. A zero `ping_interval` sends no pings.
-    pub fn new(
+    pub(crate) fn new(
         ping_interval: Duration,
         pong_wait: Duration,
         write_wait: Duration,
@@ -80,7 +67,7 @@ impl Keepalive {
     /// A one-way connection (Server-Sent Events) that opened at `now`: the peer never sends,
     /// so there is no silence deadline; [`Timeout::Ping`] asks for a heartbeat every
     /// `heartbeat` (none if `None` or zero), and stalled writes are dropped after `write_wait`.
-    pub fn one_way(heartbeat: Option<Duration>, write_wait: Duration, now: Instant) -> Self {
+    pub(crate) fn one_way(heartbeat: Option<Duration>, write_wait: Duration, now: Instant) -> Self {
         let heartbeat = period(heartbeat);
         Self {
             ping_interval: heartbeat,
@@ -94,7 +81,7 @@ impl Keepalive {
     }
 
     /// Any frame (data, ping, pong, close) arrived at `now`.
-    pub fn on_receive(&mut self, now: Instant) {
+    pub(crate) fn on_receive(&mut self, now: Instant) {
         if now > self.last_seen {
             self.last_seen = now;
         }
@@ -102,12 +89,12 @@ impl Keepalive {
 
     /// The peer's frames cannot be read for now (the driver waits for a message handler before
     /// it reads on): silence is not counted until [`Self::release_silence`]. Pings go on.
-    pub fn hold_silence(&mut self) {
+    pub(crate) fn hold_silence(&mut self) {
         self.silence_held = true;
     }
 
     /// Reading resumed at `now`: the pong wait starts again from `now`.
-    pub fn release_silence(&mut self, now: Instant) {
+    pub(crate) fn release_silence(&mut self, now: Instant) {
         if self.silence_held {
             self.silence_held = false;
             self.on_receive(now);
@@ -115,26 +102,26 @@ impl Keepalive {
     }
 
     /// A write could not complete at `now`. Only the first call of a stall counts.
-    pub fn on_write_blocked(&mut self, now: Instant) {
+    pub(crate) fn on_write_blocked(&mut self, now: Instant) {
         self.write_blocked_since.get_or_insert(now);
     }
 
     /// The socket accepted bytes at `now`, though writes are still pending: the link moves,
     /// so the stall, if any, is timed again from `now`.
-    pub fn on_write_progress(&mut self, now: Instant) {
+    pub(crate) fn on_write_progress(&mut self, now: Instant) {
         if let Some(since) = self.write_blocked_since.as_mut() {
             *since = now.max(*since);
         }
     }
 
     /// Everything written so far reached the socket.
-    pub fn on_write_done(&mut self) {
+    pub(crate) fn on_write_done(&mut self) {
         self.write_blocked_since = None;
     }
 
     /// When the peer is given up if nothing arrives before then (`None` for one-way
     /// connections, while silence is held, or when the wait is too long to matter).
-    pub fn silence_deadline(&self) -> Option<Instant> {
+    pub(crate) fn silence_deadline(&self) -> Option<Instant> {
         if self.silence_held {
             return None;
         }
@@ -148,7 +135,7 @@ impl Keepalive {
     }
 
     /// The next instant at which [`Self::handle_timeout`] has something to do, if any.
-    pub fn poll_timeout(&self) -> Option<Instant> {
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
         [
             self.next_ping,
             self.silence_deadline(),
@@ -161,7 +148,7 @@ impl Keepalive {
 
     /// Acts on a deadline at or before `now`, most severe first; call it again until it
     /// returns `None`.
-    pub fn handle_timeout(&mut self, now: Instant) -> Option<Timeout> {
+    pub(crate) fn handle_timeout(&mut self, now: Instant) -> Option<Timeout> {
         if self
             .write_deadline()
             .is_some_and(|deadline| now >= deadline)
@@ -195,6 +182,16 @@ mod tests {
 
     fn s(n: u64) -> Duration {
         Duration::from_secs(n)
+    }
+
+    #[test]
+    fn pings_then_gives_up_on_a_silent_peer() {
+        let t0 = Instant::now();
+        let mut ka = Keepalive::new(s(54), s(60), s(10), t0);
+        assert_eq!(ka.poll_timeout(), Some(t0 + s(54)));
+        assert_eq!(ka.handle_timeout(t0 + s(54)), Some(Timeout::Ping));
+        // no pong, no frame: at 60 s the peer is given up
+        assert_eq!(ka.handle_timeout(t0 + s(60)), Some(Timeout::PeerSilent));
     }
 
     /// A fake clock that always jumps to the next deadline, as quinn-proto's tests do.

@@ -1,5 +1,6 @@
 //! Per-connection options given to [`Hub::connect`](crate::Hub::connect).
 
+use crate::handshake::RequestHead;
 use std::any::Any;
 use std::fmt;
 use std::time::Duration;
@@ -68,15 +69,35 @@ impl ConnectOptions {
         }
     }
 
-    /// Set [`Self::data`].
-    pub fn data(mut self, data: Option<Box<dyn Any + Send + Sync>>) -> Self {
-        self.data = data;
+    /// Set [`Self::data`]: the client's metadata, read back with
+    /// [`Client::data`](crate::Client::data).
+    ///
+    /// ```
+    /// use hub_core::ConnectOptions;
+    ///
+    /// struct User(String);
+    /// let options = ConnectOptions::websocket().data(User("ada".into()));
+    /// let user = options.data.as_ref().and_then(|d| d.downcast_ref::<User>());
+    /// assert_eq!(user.map(|u| u.0.as_str()), Some("ada"));
+    /// ```
+    pub fn data<T: Any + Send + Sync>(mut self, data: T) -> Self {
+        self.data = Some(Box::new(data));
         self
     }
 
     /// Set [`Self::last_event_id`].
     pub fn last_event_id(mut self, id: Option<u64>) -> Self {
         self.last_event_id = id;
+        self
+    }
+
+    /// Unless [`Self::last_event_id`] is already set, the request's resume point
+    /// ([`RequestHead::last_event_id`]: the `Last-Event-ID` header, else the `last_event_id`
+    /// query parameter). Adapters call it with the request they accept.
+    pub fn resume_from(mut self, head: &dyn RequestHead) -> Self {
+        if self.last_event_id.is_none() {
+            self.last_event_id = head.last_event_id();
+        }
         self
     }
 }

@@ -22,6 +22,7 @@ type CustomCheck = dyn Fn(&dyn RequestHead) -> bool + Send + Sync;
 /// assert!(!policy.allows(Some("null"), Some("api.myapp.com")));
 /// ```
 #[derive(Clone, Default)]
+#[non_exhaustive]
 pub enum OriginPolicy {
     /// Kashvi's default: every origin is accepted. The first cross-origin upgrade a hub accepts
     /// under this default logs one warning that names the fix.

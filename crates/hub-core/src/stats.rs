@@ -2,7 +2,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-/// Why a client left the hub. Each reason is counted in [`Stats::disconnects`].
+/// Why a client left the hub. Each reason is counted: see [`Stats::disconnected`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum DisconnectReason {
@@ -30,8 +30,9 @@ pub enum DisconnectReason {
 }
 
 impl DisconnectReason {
-    /// Every reason, in the order of [`Stats::disconnects`].
-    pub const ALL: [DisconnectReason; 10] = [
+    /// Every reason (for metrics: one label per reason, with [`Stats::disconnected`]). A slice,
+    /// not an array, so that a new reason is not a breaking change.
+    pub const ALL: &'static [DisconnectReason] = &[
         DisconnectReason::PeerClosed,
         DisconnectReason::SlowConsumer,
         DisconnectReason::PeerSilent,
@@ -96,8 +97,8 @@ pub struct Stats {
     pub connected: usize,
     /// Clients ever registered.
     pub connections_total: u64,
-    /// Departures by reason, indexed like [`DisconnectReason::ALL`].
-    pub disconnects: [u64; DisconnectReason::ALL.len()],
+    /// Departures by reason: read with [`Stats::disconnected`].
+    disconnects: [u64; DisconnectReason::ALL.len()],
     /// Data messages received from clients.
     pub messages_in: u64,
     /// Payload bytes received from clients.
@@ -121,6 +122,14 @@ pub struct Stats {
 
 impl Stats {
     /// Departures for one reason.
+    ///
+    /// ```
+    /// use hub_core::{DisconnectReason, Hub};
+    ///
+    /// let stats = Hub::new().stats();
+    /// let total: u64 = DisconnectReason::ALL.iter().map(|r| stats.disconnected(*r)).sum();
+    /// assert_eq!(total, 0);
+    /// ```
     pub fn disconnected(&self, reason: DisconnectReason) -> u64 {
         self.disconnects[reason.index()]
     }

@@ -41,6 +41,7 @@ pub enum Outgoing {
 
 /// Why a transport failed. The driver maps each kind to the close code it answers with.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum TransportError {
     /// A message or frame exceeded the size limit. Fatal: the driver closes with 1009.
     #[error("message too big")]

@@ -162,7 +162,10 @@ fn every_departure_is_counted_once_when_shutdown_races_close_and_eviction() {
         let evicted_by_send = sender.join().unwrap();
         drop(connections); // every driver leaves
         let stats = hub.stats();
-        let departures: u64 = stats.disconnects.iter().sum();
+        let departures: u64 = DisconnectReason::ALL
+            .iter()
+            .map(|r| stats.disconnected(*r))
+            .sum();
         assert_eq!(
             departures, CLIENTS as u64,
             "run {run}: {CLIENTS} clients, {departures} departures counted: {stats:?}"

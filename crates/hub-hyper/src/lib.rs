@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 #![doc(test(attr(deny(warnings))))]
 
+pub mod response;
 mod server;
 pub mod sse;
 
@@ -8,10 +9,10 @@ pub use hub_tokio::WsConfig;
 pub use server::{http1_builder, serve, serve_with, HANDSHAKE_TIMEOUT, MAX_HEADERS};
 
 use bytes::Bytes;
-use http::{header, HeaderValue, Request, Response, StatusCode};
+use http::{Request, Response};
 use http_body_util::{BodyExt, Full};
-use hub_core::handshake::HttpVersion;
-use hub_core::{ConnectOptions, Hub, Rejection, RequestHead};
+use hub_core::{ConnectOptions, HttpVersion, Hub, Rejection, RequestHead};
+use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use std::convert::Infallible;
 
@@ -43,34 +44,12 @@ impl<B> RequestHead for HttpHead<'_, B> {
     }
 
     fn header_values<'a>(&'a self, name: &str) -> Box<dyn Iterator<Item = &'a [u8]> + 'a> {
-        Box::new(
-            self.0
-                .headers()
-                .get_all(name)
-                .into_iter()
-                .map(HeaderValue::as_bytes),
-        )
+        response::header_values(self.0.headers(), name)
     }
-}
 
-/// The client's resume point: the `Last-Event-ID` header (what `EventSource` sends when it
-/// reconnects), else the `last_event_id` query parameter (for WebSocket clients, which cannot
-/// set headers).
-pub fn last_event_id<B>(req: &Request<B>) -> Option<u64> {
-    if let Some(id) = req
-        .headers()
-        .get("last-event-id")
-        .and_then(|v| v.to_str().ok())
-        .and_then(sse_core::parse_last_event_id)
-    {
-        return Some(id);
+    fn query(&self) -> Option<&str> {
+        self.0.uri().query()
     }
-    req.uri().query()?.split('&').find_map(|pair| {
-        let (key, value) = pair.split_once('=')?;
-        (key == "last_event_id")
-            .then(|| sse_core::parse_last_event_id(value))
-            .flatten()
-    })
 }
 
 /// A small body.
@@ -81,22 +60,11 @@ pub fn full(bytes: impl Into<Bytes>) -> Body {
 /// The response for a refused upgrade or subscription: its status, required headers and a
 /// short plain-text body.
 pub fn rejection_response(rejection: Rejection) -> Response<Body> {
-    let mut response = Response::new(full(rejection.body()));
-    *response.status_mut() =
-        StatusCode::from_u16(rejection.status()).unwrap_or(StatusCode::BAD_REQUEST);
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    for (name, value) in rejection.headers() {
-        headers.insert(*name, HeaderValue::from_static(value));
-    }
-    response
+    response::rejection::<Full<Bytes>>(rejection).map(BodyExt::boxed_unsync)
 }
 
 /// Upgrades `req` into a client of `hub`, with the default buffer tuning and the resume point
-/// of [`last_event_id`]. See [`upgrade_with`].
+/// of the request. See [`upgrade_with`].
 pub fn upgrade<B>(req: Request<B>, hub: &Hub) -> Response<Body> {
     upgrade_with(req, hub, ConnectOptions::websocket(), WsConfig::default())
 }
@@ -110,7 +78,8 @@ pub fn upgrade<B>(req: Request<B>, hub: &Hub) -> Response<Body> {
 ///
 /// `options` carries the client's metadata (e.g. the authenticated user taken from the
 /// request; read it with [`Client::data`](hub_core::Client::data)); when its
-/// `last_event_id` is unset, the request's [`last_event_id`] is used.
+/// `last_event_id` is unset, the request's is used
+/// ([`RequestHead::last_event_id`](hub_core::RequestHead::last_event_id)).
 ///
 /// The server connection must have upgrades enabled (hyper's `serve_connection(..)
 /// .with_upgrades()`; [`serve`] does it).
@@ -120,40 +89,36 @@ pub fn upgrade_with<B>(
     options: ConnectOptions,
     config: WsConfig,
 ) -> Response<Body> {
-    match start_upgrade(&mut req, hub, options, config) {
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    match start_upgrade(&HttpHead(&req), Some(on_upgrade), hub, options, config) {
         Ok(accept) => {
-            let mut response = Response::new(full(Bytes::new()));
-            *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
-            let headers = response.headers_mut();
-            for (name, value) in accept.headers() {
-                if let Ok(value) = HeaderValue::from_str(value) {
-                    headers.insert(name, value);
-                }
-            }
-            response
+            response::switching_protocols::<Full<Bytes>>(&accept).map(BodyExt::boxed_unsync)
         }
         Err(rejection) => rejection_response(rejection),
     }
 }
 
 /// The framework-neutral half of [`upgrade_with`], for adapters on hyper-based frameworks
-/// (warp): validates `req` and, if it is acceptable, arranges for the client's driver to be
-/// spawned once hyper hands over the connection (the request must carry hyper's `OnUpgrade`
-/// extension). The caller answers 101 with the [`Accept`](hub_core::Accept)'s headers.
+/// (warp): validates the request `head` and, if it is acceptable, arranges for the client's
+/// driver to be spawned once hyper hands over the connection (`on_upgrade`, hyper's request
+/// extension; without it the connection cannot be taken over and nothing is spawned). The
+/// caller answers with [`response::switching_protocols`].
 ///
 /// # Errors
 /// The [`Rejection`] to answer with; nothing is spawned.
-pub fn start_upgrade<B>(
-    req: &mut Request<B>,
+pub fn start_upgrade(
+    head: &dyn RequestHead,
+    on_upgrade: Option<OnUpgrade>,
     hub: &Hub,
-    mut options: ConnectOptions,
+    options: ConnectOptions,
     config: WsConfig,
 ) -> Result<hub_core::Accept, Rejection> {
-    let accept = hub.accept(&HttpHead(req))?;
-    if options.last_event_id.is_none() {
-        options.last_event_id = last_event_id(req);
-    }
-    let on_upgrade = hyper::upgrade::on(req);
+    let accept = hub.accept(head)?;
+    let options = options.resume_from(head);
+    let Some(on_upgrade) = on_upgrade else {
+        tracing::debug!("upgrade did not complete: the request has no connection to take over");
+        return Ok(accept);
+    };
     let hub = hub.clone();
     tokio::spawn(async move {
         match on_upgrade.await {

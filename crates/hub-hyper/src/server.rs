@@ -1,11 +1,9 @@
 //! An HTTP/1 server loop with the timeouts a public WebSocket endpoint needs.
 
 use crate::HttpHead;
-use http::{header, HeaderValue, StatusCode};
 use http::{Request, Response};
 use http_body_util::{Either, Full};
-use hub_core::handshake::host_is_valid;
-use hub_core::Rejection;
+use hub_core::{host_is_valid, Rejection};
 use hyper::body::{Body, Incoming};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -134,12 +132,5 @@ pub async fn serve_with<S, F, B>(
 
 /// The 400 for a request whose `Host` headers are wrong, in the service's body type.
 fn bad_host<D: bytes::Buf + From<&'static str>>() -> Response<Full<D>> {
-    let rejection = Rejection::BadHost;
-    let mut response = Response::new(Full::new(D::from(rejection.body())));
-    *response.status_mut() = StatusCode::BAD_REQUEST;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    response
+    crate::response::rejection(Rejection::BadHost)
 }

@@ -31,7 +31,7 @@ use crate::{rejection_response, Body, HttpHead};
 use futures_util::StreamExt;
 use http::{HeaderValue, Request, Response};
 use http_body_util::{BodyExt, StreamBody};
-use hub_core::{Hub, Rejection};
+use hub_core::{ConnectOptions, Hub, Rejection};
 use hub_tokio::TokioTimer;
 use hyper::body::Frame;
 use std::convert::Infallible;
@@ -61,7 +61,7 @@ pub fn not_acceptable() -> Response<Body> {
 /// not a `GET` or its `Accept` excludes `text/event-stream` (answer [`not_acceptable`], or let
 /// the route fall through). Return the response; write with the [`SseStream`] from any task.
 pub fn stream<B>(req: &Request<B>, config: SseConfig) -> Option<(SseStream, Response<Body>)> {
-    if !acceptable(req) {
+    if !sse_core::acceptable(&HttpHead(req)) {
         return None;
     }
     let (stream, body) = SseStream::new(config, TokioTimer);
@@ -75,52 +75,20 @@ pub fn stream<B>(req: &Request<B>, config: SseConfig) -> Option<(SseStream, Resp
 /// Answers 406 if the request cannot take an event stream, 403 if the hub's origin policy
 /// refuses its `Origin`, 503 if the hub is shutting down.
 pub fn subscribe<B>(req: &Request<B>, hub: &Hub, config: SseConfig) -> Response<Body> {
-    subscribe_with(req, hub, config, None)
+    subscribe_with(req, hub, config, ConnectOptions::default())
 }
 
-/// As [`subscribe`], attaching `data` to the subscriber (see
-/// [`Client::data`](hub_core::Client::data)).
+/// As [`subscribe`], with the subscriber's options: its metadata
+/// ([`ConnectOptions::data`], read with [`Client::data`](hub_core::Client::data)) and, when
+/// set, a resume point that overrides the request's.
 pub fn subscribe_with<B>(
     req: &Request<B>,
     hub: &Hub,
     config: SseConfig,
-    data: Option<Box<dyn std::any::Any + Send + Sync>>,
+    options: ConnectOptions,
 ) -> Response<Body> {
-    match member(req, hub, config, data) {
+    match sse_core::subscribe_request(hub, &HttpHead(req), TokioTimer, config, options) {
         Ok(member) => event_stream_response(member),
         Err(rejection) => rejection_response(rejection),
     }
-}
-
-/// The framework-neutral half of [`subscribe_with`], for adapters on hyper-based frameworks
-/// (warp): checks the request and subscribes it, returning the body's stream of chunks.
-///
-/// # Errors
-/// [`Rejection::NotAcceptable`], [`Rejection::OriginDenied`] or [`Rejection::ShuttingDown`].
-pub fn member<B>(
-    req: &Request<B>,
-    hub: &Hub,
-    config: SseConfig,
-    data: Option<Box<dyn std::any::Any + Send + Sync>>,
-) -> Result<sse_core::SseMember<TokioTimer>, Rejection> {
-    if !acceptable(req) {
-        return Err(Rejection::NotAcceptable);
-    }
-    hub.admit(&HttpHead(req))?;
-    Ok(sse_core::subscribe(
-        hub,
-        TokioTimer,
-        config,
-        crate::last_event_id(req),
-        data,
-    ))
-}
-
-/// Whether a request can take an event stream (a `GET` whose `Accept` admits it).
-pub fn acceptable<B>(req: &Request<B>) -> bool {
-    let accept = req
-        .headers()
-        .get(http::header::ACCEPT)
-        .and_then(|v| v.to_str().ok());
-    sse_core::accepts_event_stream(req.method().as_str(), accept)
 }

@@ -69,6 +69,8 @@ impl Counters {
             BackplaneState::Connecting => 0,
             BackplaneState::Up => 1,
             BackplaneState::Down => 2,
+            // a state this backplane never enters (the enum is non-exhaustive)
+            _ => 0,
         };
         self.state.store(v, Relaxed);
         self.changes

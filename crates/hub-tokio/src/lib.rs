@@ -3,7 +3,7 @@
 
 mod transport;
 
-pub use transport::{missed_notice, Shim, WsTransport};
+use transport::{Shim, WsTransport};
 
 use hub_core::{ConnectOptions, DisconnectReason, Hub, Timer};
 use std::pin::Pin;
@@ -121,12 +121,4 @@ where
     .await;
     let transport = WsTransport::new(ws, config.write_buffer_size);
     hub.connect(transport, TokioTimer, options).await
-}
-
-/// Spawns [`serve`] on the current tokio runtime.
-pub fn spawn<S>(hub: Hub, io: S, options: ConnectOptions, config: WsConfig)
-where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    tokio::spawn(serve(hub, io, options, config));
 }

@@ -21,7 +21,7 @@ use tokio_tungstenite::WebSocketStream;
 /// The socket as tungstenite sees it: reads go straight through; writes are appended to `out`,
 /// the transport's single write buffer, and leave only when it is flushed.
 #[derive(Debug)]
-pub struct Shim<S> {
+pub(crate) struct Shim<S> {
     io: S,
     out: BytesMut,
     /// Bytes the socket has accepted so far.
@@ -30,7 +30,7 @@ pub struct Shim<S> {
 
 impl<S> Shim<S> {
     /// Wraps a socket.
-    pub fn new(io: S) -> Self {
+    pub(crate) fn new(io: S) -> Self {
         Self {
             io,
             out: BytesMut::new(),
@@ -116,7 +116,7 @@ fn encode_frame(out: &mut BytesMut, opcode: u8, payload: &[u8]) {
 /// server never read (say the rest of an oversized message) makes the kernel answer with a
 /// reset, and the peer loses the close frame that says why.
 #[derive(Debug)]
-pub struct WsTransport<S> {
+pub(crate) struct WsTransport<S> {
     ws: WebSocketStream<Shim<S>>,
     /// `poll_ready` pushes back while this much is buffered and the socket will not take it.
     high_water: usize,
@@ -135,7 +135,7 @@ impl<S> WsTransport<S> {
     /// Wraps an upgraded WebSocket stream over a [`Shim`]; frames are buffered up to
     /// `high_water` bytes before writes push back. tungstenite's own `write_buffer_size` must be
     /// 0, so its frames reach the shim at once, in order with ours.
-    pub fn new(ws: WebSocketStream<Shim<S>>, high_water: usize) -> Self {
+    pub(crate) fn new(ws: WebSocketStream<Shim<S>>, high_water: usize) -> Self {
         Self {
             ws,
             high_water,
@@ -172,7 +172,7 @@ fn map_error(error: tungstenite::Error) -> TransportError {
 
 /// The text message a resuming WebSocket client gets when the history no longer reaches back
 /// to its last id: `{"type":"missed","last_event_id":N,"first_available":M|null}`.
-pub fn missed_notice(missed: Missed) -> String {
+pub(crate) fn missed_notice(missed: Missed) -> String {
     let first = missed
         .first_available
         .map_or_else(|| "null".to_string(), |id| id.to_string());
@@ -234,13 +234,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Stream for WsTransport<S> {
 impl<S: AsyncRead + AsyncWrite + Unpin + 'static> hub_core::Transport for WsTransport<S> {
     fn bytes_written(&self) -> u64 {
         self.ws.get_ref().written
-    }
-}
-
-impl<S: AsyncRead + AsyncWrite + Unpin> WsTransport<S> {
-    /// Bytes in the write buffer now, not yet taken by the socket.
-    pub fn buffered(&self) -> usize {
-        self.ws.get_ref().out.len()
     }
 }
 

@@ -13,8 +13,8 @@ pub mod sse;
 
 pub use hub_hyper::WsConfig;
 
-use http::{HeaderMap, HeaderValue, Method, Request, StatusCode, Version};
-use hub_core::{ConnectOptions, Hub, Rejection};
+use http::{HeaderMap, Method, Request, Version};
+use hub_core::{ConnectOptions, HttpVersion, Hub, Rejection, RequestHead};
 use std::convert::Infallible;
 use std::future::Future;
 use tokio::net::TcpListener;
@@ -26,7 +26,8 @@ use warp::{Filter, Reply};
 #[derive(Clone, Copy, Debug)]
 struct RequestVersion(Version);
 
-/// The parts of a request the hub needs, extracted by [`request`].
+/// The parts of a request the hub needs, extracted by [`request`]; the hub reads them as a
+/// [`RequestHead`].
 #[derive(Debug)]
 pub struct RequestParts {
     version: Version,
@@ -36,46 +37,83 @@ pub struct RequestParts {
     on_upgrade: Option<OnUpgrade>,
 }
 
+impl RequestHead for RequestParts {
+    fn version(&self) -> HttpVersion {
+        hub_hyper::http_version(self.version)
+    }
+
+    fn method(&self) -> &str {
+        self.method.as_str()
+    }
+
+    fn header_values<'a>(&'a self, name: &str) -> Box<dyn Iterator<Item = &'a [u8]> + 'a> {
+        hub_hyper::response::header_values(&self.headers, name)
+    }
+
+    fn query(&self) -> Option<&str> {
+        self.query.as_deref()
+    }
+}
+
 impl RequestParts {
     /// The request headers (e.g. to authenticate before joining).
     pub fn headers(&self) -> &HeaderMap {
         &self.headers
     }
 
-    fn into_request(self) -> Request<()> {
-        let uri = match &self.query {
-            Some(q) => format!("/?{q}"),
-            None => "/".to_string(),
-        };
-        let mut req = Request::new(());
-        *req.version_mut() = self.version;
-        *req.method_mut() = self.method;
-        *req.headers_mut() = self.headers;
-        if let Ok(uri) = uri.parse() {
-            *req.uri_mut() = uri;
-        }
-        if let Some(on_upgrade) = self.on_upgrade {
-            req.extensions_mut().insert(on_upgrade);
-        }
-        req
-    }
-
     /// Upgrades into a client of `hub` (101), or answers 400/403/426/503 like every adapter.
-    pub fn upgrade(self, hub: &Hub, options: ConnectOptions, config: WsConfig) -> Response {
-        let mut req = self.into_request();
-        match hub_hyper::start_upgrade(&mut req, hub, options, config) {
-            Ok(accept) => {
-                let mut response = Response::new("".into());
-                *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
-                for (name, value) in accept.headers() {
-                    if let Ok(value) = HeaderValue::from_str(value) {
-                        response.headers_mut().insert(name, value);
-                    }
-                }
-                response
-            }
-            Err(rejection) => rejection_response(rejection),
+    ///
+    /// # Errors
+    /// A request that does not ask for a WebSocket upgrade at all (no `Upgrade: websocket`) is
+    /// rejected, as `warp::ws()` does, so that another route on the same path can answer it;
+    /// the hub has not seen it. [`recover`] gives the hub's answer (426, or 400 for a method
+    /// other than `GET`, counted as a refused upgrade) when no route takes it.
+    pub fn upgrade(
+        mut self,
+        hub: &Hub,
+        options: ConnectOptions,
+        config: WsConfig,
+    ) -> Result<Response, warp::Rejection> {
+        if !self.is_websocket_upgrade() {
+            self.on_upgrade = None;
+            return Err(warp::reject::custom(NotAnUpgrade {
+                hub: hub.clone(),
+                parts: self,
+            }));
         }
+        let on_upgrade = self.on_upgrade.take();
+        Ok(
+            match hub_hyper::start_upgrade(&self, on_upgrade, hub, options, config) {
+                Ok(accept) => hub_hyper::response::switching_protocols(&accept),
+                Err(rejection) => rejection_response(rejection),
+            },
+        )
+    }
+}
+
+/// Why [`ws`] rejected a request: it does not ask for a WebSocket upgrade. [`recover`] gives
+/// the hub's answer to it.
+#[derive(Debug)]
+pub struct NotAnUpgrade {
+    hub: Hub,
+    parts: RequestParts,
+}
+
+impl warp::reject::Reject for NotAnUpgrade {}
+
+/// Answers a request that [`ws`] rejected and no other route took, as the hub answers it on
+/// every adapter (426; counted in
+/// [`Stats::rejected_upgrades`](hub_core::Stats::rejected_upgrades)); passes every other
+/// rejection on. Use it with `Filter::recover`.
+///
+/// # Errors
+/// The rejection, when it is not [`ws`]'s.
+pub async fn recover(rejection: warp::Rejection) -> Result<Response, warp::Rejection> {
+    match rejection.find::<NotAnUpgrade>() {
+        Some(NotAnUpgrade { hub, parts }) => Ok(rejection_response(
+            hub.accept(parts).err().unwrap_or(Rejection::NotUpgrade),
+        )),
+        None => Err(rejection),
     }
 }
 
@@ -106,9 +144,11 @@ pub fn request() -> impl Filter<Extract = (RequestParts,), Error = Infallible> +
 }
 
 /// A filter that upgrades the request into a client of `hub`, with the default buffers and the
-/// request's `last_event_id` query parameter as its resume point. It never rejects: a request
-/// that is not a valid upgrade gets 400, 403, 426 or 503, exactly as on every adapter.
-pub fn ws(hub: Hub) -> impl Filter<Extract = (Response,), Error = Infallible> + Clone {
+/// request's `last_event_id` query parameter as its resume point. Like `warp::ws()`, it rejects
+/// a request that does not ask for an upgrade, so another route on the same path can answer
+/// (add [`recover`] to give it the 426 every adapter gives); an upgrade it refuses gets 400,
+/// 403, 426 or 503, exactly as on every adapter.
+pub fn ws(hub: Hub) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
     ws_with(hub, WsConfig::default())
 }
 
@@ -116,25 +156,16 @@ pub fn ws(hub: Hub) -> impl Filter<Extract = (Response,), Error = Infallible> + 
 pub fn ws_with(
     hub: Hub,
     config: WsConfig,
-) -> impl Filter<Extract = (Response,), Error = Infallible> + Clone {
-    request()
-        .map(move |parts: RequestParts| parts.upgrade(&hub, ConnectOptions::websocket(), config))
+) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
+    request().and_then(move |parts: RequestParts| {
+        let answer = parts.upgrade(&hub, ConnectOptions::websocket(), config);
+        async move { answer }
+    })
 }
 
 /// The response for a refused upgrade or subscription.
 pub fn rejection_response(rejection: Rejection) -> Response {
-    let mut response = Response::new(rejection.body().into());
-    *response.status_mut() =
-        StatusCode::from_u16(rejection.status()).unwrap_or(StatusCode::BAD_REQUEST);
-    let headers = response.headers_mut();
-    headers.insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    for (name, value) in rejection.headers() {
-        headers.insert(*name, HeaderValue::from_static(value));
-    }
-    response
+    hub_hyper::response::rejection(rejection)
 }
 
 /// Serves `filter` on `listener` with [`hub_hyper::serve`]'s server (request-head timeout,

@@ -9,7 +9,8 @@
 use crate::{request, RequestParts};
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
-use hub_core::{Hub, Rejection};
+use hub_core::{ConnectOptions, Hub, Rejection};
+use hub_tokio::TokioTimer;
 use std::convert::Infallible;
 use std::pin::Pin;
 use std::sync::{Mutex, PoisonError};
@@ -56,9 +57,8 @@ fn event_stream_reply<S>(chunks: S) -> Response
 where
     S: Stream<Item = Bytes> + Send + Unpin + 'static,
 {
-    let events =
-        SyncStream(Mutex::new(chunks)).map(|chunk| Ok::<_, Infallible>(to_warp_event(&chunk)));
-    let reply = warp::sse::reply(SyncStream(Mutex::new(Box::pin(events))));
+    let events = chunks.map(|chunk| Ok::<_, Infallible>(to_warp_event(&chunk)));
+    let reply = warp::sse::reply(SyncStream(Mutex::new(events)));
     let mut response = reply.into_response();
     for (name, value) in sse_core::RESPONSE_HEADERS {
         response
@@ -74,18 +74,20 @@ pub fn subscribe(
     hub: Hub,
     config: SseConfig,
 ) -> impl Filter<Extract = (Response,), Error = Infallible> + Clone {
-    request().map(move |parts: RequestParts| subscribe_parts(parts, &hub, config, None))
+    request().map(move |parts: RequestParts| {
+        subscribe_parts(&parts, &hub, config, ConnectOptions::default())
+    })
 }
 
-/// Subscribes a request's parts to `hub`, attaching `data` to the subscriber.
+/// Subscribes a request's parts to `hub`, with the subscriber's options (its metadata, and a
+/// resume point that overrides the request's).
 pub fn subscribe_parts(
-    parts: RequestParts,
+    parts: &RequestParts,
     hub: &Hub,
     config: SseConfig,
-    data: Option<Box<dyn std::any::Any + Send + Sync>>,
+    options: ConnectOptions,
 ) -> Response {
-    let req = parts.into_request();
-    match hub_hyper::sse::member(&req, hub, config, data) {
+    match sse_core::subscribe_request(hub, parts, TokioTimer, config, options) {
         Ok(member) => event_stream_reply(member),
         Err(rejection) => crate::rejection_response(rejection),
     }
@@ -97,9 +99,8 @@ pub fn stream(
     config: SseConfig,
 ) -> impl Filter<Extract = (Option<(SseStream, Response)>,), Error = Infallible> + Clone {
     request().map(move |parts: RequestParts| {
-        let req = parts.into_request();
-        hub_hyper::sse::acceptable(&req).then(|| {
-            let (stream, body) = SseStream::new(config, hub_tokio::TokioTimer);
+        sse_core::acceptable(&parts).then(|| {
+            let (stream, body) = SseStream::new(config, TokioTimer);
             (stream, event_stream_reply(body))
         })
     })

@@ -29,6 +29,7 @@ use std::time::Duration;
 
 /// Why an event could not be encoded. Nothing was written.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum EncodeError {
     /// An `event` name or `id` contains CR, LF or NUL, which would forge or drop fields.
     /// Not retryable with the same value.

@@ -10,8 +10,8 @@
 //!   broadcasts reach it like a WebSocket client, with the same queue, eviction, stats and
 //!   `Last-Event-ID` resume.
 //!
-//! Adapters check the request with [`accepts_event_stream`] and answer with
-//! [`RESPONSE_HEADERS`] and the body.
+//! Adapters hand the request to [`subscribe_request`] (or check it with [`acceptable`] for a
+//! bare [`SseStream`]) and answer with [`RESPONSE_HEADERS`] and the body.
 #![doc(test(attr(deny(warnings))))]
 
 mod cache;
@@ -21,8 +21,10 @@ mod negotiate;
 mod stream;
 
 pub use encode::{encode_comment, encode_retry, EncodeError, Event};
-pub use member::{encode_message, encode_missed, subscribe, SseMember};
-pub use negotiate::{accepts_event_stream, parse_last_event_id, RESPONSE_HEADERS};
+pub use member::{
+    acceptable, encode_message, encode_missed, subscribe, subscribe_request, SseMember,
+};
+pub use negotiate::{accepts_event_stream, RESPONSE_HEADERS};
 pub use stream::{Closed, SseBody, SseConfig, SseError, SseStream};
 
 /// How a stream behaves on every adapter: negotiation, headers, heartbeats, buffering,

@@ -8,9 +8,9 @@ use bytes::{BufMut, Bytes, BytesMut};
 use futures_core::Stream;
 use futures_sink::Sink;
 use hub_core::{
-    ConnectOptions, Connection, Hub, Incoming, Message, Missed, Outgoing, Timer, TransportError,
+    ClientKind, ConnectOptions, Connection, Hub, Incoming, Liveness, Message, Missed, Outgoing,
+    Rejection, RequestHead, Timer, TransportError,
 };
-use std::any::Any;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -158,28 +158,56 @@ pub struct SseMember<R: Timer> {
 
 /// Subscribes to `hub` as an SSE client and returns the response body.
 ///
-/// `last_event_id` (the request's `Last-Event-ID`) resumes from the hub's history: missed
-/// messages come first, in order, then live ones, with no gap and no duplicate. `data` is the
-/// subscriber's metadata ([`Client::data`](hub_core::Client::data)).
+/// `options` gives the subscriber's metadata ([`ConnectOptions::data`], read with
+/// [`Client::data`](hub_core::Client::data)) and its resume point
+/// ([`ConnectOptions::last_event_id`], the request's `Last-Event-ID`): missed messages come
+/// first, in order, then live ones, with no gap and no duplicate. Its liveness and kind are an
+/// SSE subscriber's, whatever they were: a heartbeat every `config.heartbeat`.
 pub fn subscribe<R: Timer>(
     hub: &Hub,
     timer: R,
     config: SseConfig,
-    last_event_id: Option<u64>,
-    data: Option<Box<dyn Any + Send + Sync>>,
+    mut options: ConnectOptions,
 ) -> SseMember<R> {
     let outbox = Arc::new(Mutex::new(Outbox::default()));
     let transport = SseTransport {
         outbox: outbox.clone(),
     };
-    let options = ConnectOptions::sse(config.heartbeat)
-        .last_event_id(last_event_id)
-        .data(data);
+    options.liveness = Liveness::OneWay(config.heartbeat);
+    options.kind = ClientKind::Sse;
     SseMember {
         connection: Some(hub.connect(transport, timer, options)),
         outbox,
         preamble: Some(config.preamble()),
     }
+}
+
+/// The subscription flow every adapter follows, once: the request must be able to take an
+/// event stream ([`acceptable`], else [`Rejection::NotAcceptable`]), the hub must admit it
+/// (its origin policy and state: [`Hub::admit`]), and then it joins with `options`, whose
+/// resume point defaults to the request's ([`ConnectOptions::resume_from`]).
+///
+/// # Errors
+/// [`Rejection::NotAcceptable`], [`Rejection::OriginDenied`] or [`Rejection::ShuttingDown`]:
+/// answer with its status, headers and body. Nothing joined the hub.
+pub fn subscribe_request<R: Timer>(
+    hub: &Hub,
+    head: &dyn RequestHead,
+    timer: R,
+    config: SseConfig,
+    options: ConnectOptions,
+) -> Result<SseMember<R>, Rejection> {
+    if !acceptable(head) {
+        return Err(Rejection::NotAcceptable);
+    }
+    hub.admit(head)?;
+    Ok(subscribe(hub, timer, config, options.resume_from(head)))
+}
+
+/// Whether a request can take an event stream: a `GET` whose first `Accept` header admits it
+/// ([`accepts_event_stream`](crate::accepts_event_stream)).
+pub fn acceptable(head: &dyn RequestHead) -> bool {
+    crate::accepts_event_stream(head.method(), head.header_str("accept"))
 }
 
 impl<R: Timer> SseMember<R> {

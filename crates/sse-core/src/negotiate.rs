@@ -63,12 +63,6 @@ pub fn accepts_event_stream(method: &str, accept: Option<&str>) -> bool {
     best.is_some_and(|(_, quality)| quality > 0.0)
 }
 
-/// Parses a `Last-Event-ID` header (or query parameter) value as a hub message id.
-/// Anything else (empty, not a number) means "no resume point".
-pub fn parse_last_event_id(value: &str) -> Option<u64> {
-    value.trim().parse().ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -84,13 +78,5 @@ mod tests {
         assert!(ok("text/*;q=0, TEXT/EVENT-STREAM"));
         assert!(!ok(""));
         assert!(!ok("text/event-stream;q=NaN"));
-    }
-
-    #[test]
-    fn last_event_id() {
-        assert_eq!(parse_last_event_id(" 42 "), Some(42));
-        assert_eq!(parse_last_event_id(""), None);
-        assert_eq!(parse_last_event_id("abc"), None);
-        assert_eq!(parse_last_event_id("-1"), None);
     }
 }

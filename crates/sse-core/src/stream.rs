@@ -74,6 +74,7 @@ impl SseConfig {
 
 /// Why a stream operation failed. Every failure is returned; nothing is swallowed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum SseError {
     /// The client has gone away (or the stream was closed). Fatal for this stream.
     #[error("the event stream is closed")]

@@ -102,6 +102,22 @@ fn lean_route(app: &App, req: &Request) -> Option<(hub_core::Hub, ConnectOptions
     }
 }
 
+/// What both binaries' `main` does inside `#[actix_web::main]`: [`example_common::startup`],
+/// then [`run_with`] until Ctrl-C; the exit code to end with.
+pub async fn main(name: &str, upgrades: Upgrades) -> std::process::ExitCode {
+    let (listener, app) = match example_common::startup(name).await {
+        Ok(started) => started,
+        Err(code) => return code,
+    };
+    match run_with(listener, app, example_common::ctrl_c(), upgrades).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("server error: {error}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 /// Serves the example on `listener` until `shutdown` resolves; then the hubs shut down (1001
 /// to every client, event streams end) and the server stops gracefully. Run it inside an
 /// actix system (`#[actix_web::main]` or `actix_web::rt::System`).

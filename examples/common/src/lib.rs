@@ -332,6 +332,21 @@ pub async fn startup(name: &str) -> Result<(std::net::TcpListener, App), std::pr
     Ok((listener, app))
 }
 
+/// [`startup`] for a server that takes a tokio listener (hyper, warp).
+///
+/// # Errors
+/// As [`startup`]; 1 also if the listener cannot be registered with the runtime.
+pub async fn startup_tokio(
+    name: &str,
+) -> Result<(tokio::net::TcpListener, App), std::process::ExitCode> {
+    let (listener, app) = startup(name).await?;
+    let listener = tokio_listener(listener).map_err(|error| {
+        eprintln!("cannot use the listener: {error}");
+        std::process::ExitCode::FAILURE
+    })?;
+    Ok((listener, app))
+}
+
 /// A std listener as a tokio one.
 ///
 /// # Errors

@@ -15,16 +15,18 @@ pub fn routes(
 ) -> impl Filter<Extract = (Response,), Error = std::convert::Infallible> + Clone {
     let chat = warp::path!("ws" / "chat").and(hub_warp::ws(app.chat.clone()));
     let echo_hub = app.echo.clone();
-    let echo =
-        warp::path!("ws" / "echo")
-            .and(hub_warp::request())
-            .map(move |parts: RequestParts| {
-                parts.upgrade(
-                    &echo_hub,
-                    ConnectOptions::websocket(),
-                    WsConfig::default().read_buffer_size(ECHO_READ_BUFFER),
-                )
-            });
+    let echo = warp::path!("ws" / "echo")
+        .and(hub_warp::request())
+        .and_then(move |parts: RequestParts| {
+            let answer = parts.upgrade(
+                &echo_hub,
+                ConnectOptions::websocket(),
+                WsConfig::default().read_buffer_size(ECHO_READ_BUFFER),
+            );
+            async move { answer }
+        });
+    // a request on a WebSocket path that is no upgrade gets the hub's 426
+    let ws = chat.or(echo).unify().recover(hub_warp::recover).unify();
     let events_chat = warp::path!("events" / "chat").and(sse::subscribe(app.chat.clone(), app.sse));
     let feed_app = app.clone();
     let feed = warp::path!("events" / "feed")
@@ -43,9 +45,7 @@ pub fn routes(
     let not_found = warp::any().map(|| {
         warp::reply::with_status("not found\n", warp::http::StatusCode::NOT_FOUND).into_response()
     });
-    chat.or(echo)
-        .unify()
-        .or(events_chat)
+    ws.or(events_chat)
         .unify()
         .or(feed)
         .unify()
