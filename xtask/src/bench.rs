@@ -8,38 +8,12 @@
 //! gorilla from Debian, built offline in GOPATH mode) and a Node `ws` hub. Missing toolchains
 //! are installed (`apt-get install golang-go golang-github-gorilla-websocket-dev`, `npm ci`).
 
+use crate::bench_harness::{loadgen_at, start, target_dir, Plan, Server};
 use crate::examples::{self, Profile, Running};
 use crate::{cargo, have, project_root};
 use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::process::Command;
-
-/// A server under test.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Server {
-    /// One of our examples, by binary name.
-    Ours(&'static str),
-    Floor,
-    Naive,
-    Gorilla,
-    NodeWs,
-}
-
-impl Server {
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            Server::Ours(name) => name,
-            Server::Floor => "floor",
-            Server::Naive => "naive tokio-tungstenite",
-            Server::Gorilla => "gorilla/websocket",
-            Server::NodeWs => "node ws",
-        }
-    }
-
-    pub(crate) fn is_ours(self) -> bool {
-        matches!(self, Server::Ours(_))
-    }
-}
 
 const SERVERS: [Server; 8] = [
     Server::Ours("example-hyper"),
@@ -51,73 +25,6 @@ const SERVERS: [Server; 8] = [
     Server::Gorilla,
     Server::NodeWs,
 ];
-
-/// Scenario sizes: the issue's, or tiny ones that only prove the harness works.
-struct Plan {
-    clients: usize,
-    sizes: Vec<usize>,
-    seconds: f64,
-    latency_clients: usize,
-    latency_seconds: f64,
-    idle: usize,
-    slow_clients: usize,
-    slow_seconds: f64,
-    slow_trials: u32,
-    keepalive: usize,
-    keepalive_seconds: f64,
-    /// Seconds memory settles before it is read.
-    settle: f64,
-}
-
-impl Plan {
-    fn full() -> Self {
-        Plan {
-            clients: 1000,
-            sizes: vec![64, 1024, 16 * 1024],
-            seconds: 3.0,
-            latency_clients: 1000,
-            latency_seconds: 10.0,
-            idle: 10_000,
-            slow_clients: 100,
-            slow_seconds: 3.0,
-            slow_trials: 3,
-            keepalive: 10_000,
-            keepalive_seconds: 10.0,
-            settle: 2.0,
-        }
-    }
-
-    fn quick() -> Self {
-        Plan {
-            clients: 50,
-            sizes: vec![64],
-            seconds: 0.3,
-            latency_clients: 50,
-            latency_seconds: 1.0,
-            idle: 200,
-            slow_clients: 20,
-            slow_seconds: 0.3,
-            slow_trials: 1,
-            keepalive: 200,
-            keepalive_seconds: 2.5,
-            settle: 0.2,
-        }
-    }
-}
-
-fn target_dir() -> PathBuf {
-    project_root().join("target")
-}
-
-pub(crate) fn pinned(core: u32, program: impl Into<std::ffi::OsString>) -> Command {
-    if have("taskset") && std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2) {
-        let mut c = Command::new("taskset");
-        c.arg("-c").arg(core.to_string()).arg(program.into());
-        c
-    } else {
-        Command::new(program.into())
-    }
-}
 
 fn install_toolchains(servers: &[Server]) -> Result<(), String> {
     let root = project_root();
@@ -186,68 +93,11 @@ fn install_toolchains(servers: &[Server]) -> Result<(), String> {
     }
 }
 
-pub(crate) fn start(server: Server, env: &[(&str, &str)]) -> Result<Running, String> {
-    let root = project_root();
-    let release = target_dir().join("release");
-    let mut command = match server {
-        Server::Ours(name) => pinned(0, release.join(name)),
-        Server::Floor => pinned(0, release.join("floor")),
-        Server::Naive => pinned(0, release.join("naive_hub")),
-        Server::Gorilla => pinned(0, target_dir().join("bench/gorilla-hub")),
-        Server::NodeWs => {
-            let mut c = pinned(0, "node");
-            c.arg(root.join("bench/node/hub.mjs"));
-            c
-        }
-    };
-    command
-        .env("RUST_LOG", "warn,example_common=info")
-        .env("NO_COLOR", "1")
-        .envs(env.iter().copied());
-    examples::spawn(server.name(), command)
-}
-
 /// Runs the load generator once with `params` as its flags (`{"clients": 10}` is
 /// `--clients 10`; `true` is a bare flag); returns its figures.
 fn loadgen(running: &Running, scenario: &str, params: &Value) -> Result<Value, String> {
     let pid = running.child.id().to_string();
     loadgen_at(running.addr, &pid, scenario, params)
-}
-
-/// As [`loadgen`], against the server at `addr`, counting the CPU of `pids` (`P1,P2,..`).
-pub(crate) fn loadgen_at(
-    addr: std::net::SocketAddr,
-    pids: &str,
-    scenario: &str,
-    params: &Value,
-) -> Result<Value, String> {
-    let mut command = pinned(1, target_dir().join("release/loadgen"));
-    command
-        .arg(scenario)
-        .args(["--addr", &addr.to_string()])
-        .args(["--pid", pids]);
-    for (key, value) in params.as_object().into_iter().flatten() {
-        match value {
-            Value::Bool(true) => {
-                command.arg(format!("--{key}"));
-            }
-            Value::Bool(false) => {}
-            Value::String(v) => {
-                command.arg(format!("--{key}")).arg(v);
-            }
-            other => {
-                command.arg(format!("--{key}")).arg(other.to_string());
-            }
-        }
-    }
-    let output = command.output().map_err(|e| format!("loadgen: {e}"))?;
-    if !output.status.success() {
-        return Err(format!(
-            "loadgen {scenario} {params}: {}",
-            String::from_utf8_lossy(&output.stderr).trim()
-        ));
-    }
-    serde_json::from_slice(&output.stdout).map_err(|e| format!("loadgen output: {e}"))
 }
 
 /// One server through every scenario it supports; each scenario on a fresh process.
@@ -374,12 +224,6 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     }
     if only.is_empty() || only.iter().any(|o| "cluster".contains(o)) {
         eprintln!("bench: cluster");
-        let plan = crate::bench_cluster::Plan {
-            clients: plan.clients,
-            seconds: plan.seconds,
-            latency_clients: plan.latency_clients,
-            latency_seconds: plan.latency_seconds,
-        };
         crate::bench_cluster::run(&plan, &mut records)?;
     }
     let out_dir = if quick {

@@ -4,23 +4,12 @@
 //! the topology (the nodes and redis-server, all pinned to core 0), per delivery; latency is
 //! open loop. The single in-memory node, measured in the same run, is the baseline.
 
-use crate::bench::{loadgen_at, pinned, start, Server};
-use crate::bench_report::{cell, records};
+use crate::bench_harness::{loadgen_at, pinned, start, Plan, Server, TOPOLOGIES};
 use serde_json::{json, Value};
-use std::fmt::Write as _;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 const SERVER: Server = Server::Ours("example-hyper");
-const TOPOLOGIES: [&str; 3] = ["1 node", "1 node + Redis", "2 nodes + Redis"];
-
-/// Sizes, from the main plan.
-pub(crate) struct Plan {
-    pub(crate) clients: usize,
-    pub(crate) seconds: f64,
-    pub(crate) latency_clients: usize,
-    pub(crate) latency_seconds: f64,
-}
 
 /// A redis-server of the bench's own, on a free port; killed when dropped.
 struct Redis {
@@ -113,58 +102,4 @@ pub(crate) fn run(plan: &Plan, records: &mut Vec<Value>) -> Result<(), String> {
         )?;
     }
     Ok(())
-}
-
-/// The S7 table: each topology against the single in-memory node.
-pub(crate) fn markdown(results: &Value) -> String {
-    let s7: Vec<&Value> = records(results)
-        .iter()
-        .filter(|r| r["scenario"] == "S7")
-        .collect();
-    let Some(first) = s7.first() else {
-        return String::new();
-    };
-    let figure = |topology: &str, batch: Option<u64>, key: &str| {
-        s7.iter()
-            .find(|r| {
-                r["params"]["topology"] == topology
-                    && r["figures"][key].is_number()
-                    && batch.is_none_or(|b| r["params"]["batch"] == b)
-            })
-            .and_then(|r| r["figures"][key].as_f64())
-    };
-    let times = |v: Option<f64>, base: Option<f64>| match (v, base) {
-        (Some(v), Some(b)) if b > 0.0 => format!("{v:.2} ({:.2}×)", v / b),
-        _ => cell(v, 2),
-    };
-    let mut md = format!(
-        "\n### S7 cross-node fan-out ({}, 64 B, {} clients on the receiving node; CPU of every \
-         process of the topology per delivery, × the single in-memory node)\n\n",
-        first["server"].as_str().unwrap_or("?"),
-        first["params"]["clients"]
-    );
-    md.push_str(
-        "| topology | µs/delivery B=1 | µs/delivery B=16 | deliveries/s B=16 | p50 ms | p99 ms \
-         | p99 added (ms) |\n|---|---|---|---|---|---|---|\n",
-    );
-    let base = |batch: Option<u64>, key: &str| figure(TOPOLOGIES[0], batch, key);
-    for topology in TOPOLOGIES {
-        let per = |b: u64| {
-            let key = "cpu_us_per_delivery";
-            times(figure(topology, Some(b), key), base(Some(b), key))
-        };
-        let p99 = figure(topology, None, "p99_us");
-        let added = p99.zip(base(None, "p99_us")).map(|(v, b)| (v - b) / 1000.0);
-        let _ = writeln!(
-            md,
-            "| {topology} | {} | {} | {} | {} | {} | {} |",
-            per(1),
-            per(16),
-            cell(figure(topology, Some(16), "deliveries_per_s"), 0),
-            cell(figure(topology, None, "p50_us").map(|u| u / 1000.0), 2),
-            cell(p99.map(|u| u / 1000.0), 2),
-            cell(added, 2),
-        );
-    }
-    md
 }

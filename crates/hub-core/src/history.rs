@@ -218,8 +218,10 @@ mod tests {
         let old = h.since(999);
         assert_eq!(ids(&old), vec![1_007, 2_000, 2_001]);
         assert_eq!(old.missed.map(|m| m.first_available), Some(Some(1_007)));
-        // before the first id this history saw: unknown, so reported as missed
+        // a history that never recorded anything: resuming from 0 misses nothing
         assert!(History::new(3).since(0).missed.is_none());
+        // before the first id this history saw: unknown, so reported as missed (499 is right
+        // before it, so nothing is missing)
         let mut late = History::new(3);
         assert!(late.record_at(500, &Message::text("x")).is_ok());
         assert!(late.since(499).missed.is_none());

@@ -422,3 +422,28 @@ async fn a_resume_inside_a_recorded_gap_gets_a_missed_notice() {
     );
     assert_eq!(peer.texts(), vec!["m1006", "m1007", "m1008"]);
 }
+
+// One counting rule for `dropped` (issue 12): `send` and `broadcast` count alike.
+#[test]
+fn send_and_broadcast_count_an_eviction_alike() {
+    let config = HubConfig::default().queue_capacity(2);
+    let by_send = Hub::with_config(config.clone()).unwrap();
+    let _held = by_send.connect(StillTransport, StdTimer, ConnectOptions::default());
+    let client = _held.client().clone();
+    assert!(client.send("1").is_ok() && client.send("2").is_ok());
+    assert!(matches!(client.send("3"), Err(SendError::Evicted)));
+    let by_broadcast = Hub::with_config(config).unwrap();
+    let _held2 = by_broadcast.connect(StillTransport, StdTimer, ConnectOptions::default());
+    for m in ["1", "2", "3"] {
+        by_broadcast.broadcast(m);
+    }
+    for hub in [&by_send, &by_broadcast] {
+        let stats = hub.stats();
+        assert_eq!(stats.evicted(), 1);
+        assert_eq!(
+            stats.dropped, 3,
+            "two queued and the one that found the queue full"
+        );
+        assert_eq!(hub.client_count(), 0);
+    }
+}
