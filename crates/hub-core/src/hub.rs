@@ -124,7 +124,7 @@ impl HubInner {
 /// and the publisher is never blocked.
 ///
 /// # Departures
-/// Every client that joined leaves exactly once, and [`Stats::disconnects`] counts it once,
+/// Every client that joined leaves exactly once, and [`Stats::disconnected`] counts it once,
 /// under the reason of whoever closed it first: the peer, an eviction, the keepalive,
 /// [`Client::close`] or [`Hub::shutdown`], even when several race.
 /// Pings and close frames do not go through the queue, so they are never dropped behind data.
