@@ -29,7 +29,7 @@ pub enum ConfigError {
 ///
 /// The setters take any value; [`HubConfig::validate`] checks the whole, and
 /// [`Hub::with_config`](crate::Hub::with_config) refuses a configuration it rejects:
-/// `queue_capacity`, `max_message_size`, `ping_interval`, `pong_wait` and `write_wait` must not
+/// `queue_capacity`, `max_message_size`, `max_topics_per_client`, `ping_interval`, `pong_wait` and `write_wait` must not
 /// be zero, and `ping_interval` must be shorter than `pong_wait`. `shutdown_timeout` may be
 /// zero (close at once, without flushing). Durations too long to add to a clock reading
 /// (`Duration::MAX`, say) mean "never": the deadline is simply not armed.
@@ -74,6 +74,9 @@ pub struct HubConfig {
     /// (SSE `Last-Event-ID`). With a history, every broadcast gets an id, one more than the
     /// last. Default: 0 (no history, no ids).
     pub history: usize,
+    /// How many topics one client may be subscribed to; the next
+    /// [`Client::subscribe`](crate::Client::subscribe) is refused. At least 1. Default: 1,024.
+    pub max_topics_per_client: usize,
 }
 
 impl Default for HubConfig {
@@ -87,6 +90,7 @@ impl Default for HubConfig {
             shutdown_timeout: Duration::from_secs(10),
             origin: OriginPolicy::default(),
             history: 0,
+            max_topics_per_client: 1024,
         }
     }
 }
@@ -134,6 +138,12 @@ impl HubConfig {
         self
     }
 
+    /// Set [`Self::max_topics_per_client`].
+    pub fn max_topics_per_client(mut self, topics: usize) -> Self {
+        self.max_topics_per_client = topics;
+        self
+    }
+
     /// Set [`Self::origin`].
     pub fn origin(mut self, policy: OriginPolicy) -> Self {
         self.origin = policy;
@@ -168,6 +178,9 @@ impl HubConfig {
         }
         if self.max_message_size == 0 {
             return Err(ConfigError::Zero("max_message_size"));
+        }
+        if self.max_topics_per_client == 0 {
+            return Err(ConfigError::Zero("max_topics_per_client"));
         }
         for (name, value) in [
             ("ping_interval", self.ping_interval),

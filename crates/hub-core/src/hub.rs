@@ -11,6 +11,7 @@ use crate::notify::{Changed, Notify};
 use crate::options::ConnectOptions;
 use crate::origin::{is_same_origin, OriginPolicy};
 use crate::stats::{Counters, DisconnectReason, Stats};
+use crate::topics::TopicIndex;
 use crate::transport::{Timer, Transport};
 use futures_util::future::BoxFuture;
 use std::collections::HashMap;
@@ -40,6 +41,8 @@ pub(crate) enum Handler {
 pub(crate) struct HubInner {
     pub(crate) config: HubConfig,
     pub(crate) registry: RwLock<HashMap<ClientId, Arc<Shared>>>,
+    /// Topic subscriptions; locked after `history` and `registry` when held with them.
+    pub(crate) topics: RwLock<TopicIndex>,
     /// Locked before `registry` whenever both are held: broadcasts are totally ordered with
     /// respect to joins, so a resuming client gets neither a gap nor a duplicate.
     pub(crate) history: Option<Mutex<History>>,
@@ -72,6 +75,8 @@ impl HubInner {
             removed
         };
         if removed {
+            // leaves all its topics at once, wherever the departure came from
+            self.topics_mut().leave_all(id);
             self.changed.notify();
         }
     }
@@ -202,6 +207,7 @@ impl Hub {
                 config,
                 history,
                 registry: RwLock::new(HashMap::new()),
+                topics: RwLock::new(TopicIndex::default()),
                 count: AtomicUsize::new(0),
                 next_id: AtomicU64::new(1),
                 handler: RwLock::new(None),
@@ -380,6 +386,9 @@ impl Hub {
     ///
     /// With [`ConnectOptions::last_event_id`] and a hub history, the client is registered and
     /// its replay taken under the history lock: it gets every later message exactly once.
+    /// With [`ConnectOptions::topics`], it is subscribed under the same lock that registers
+    /// it (beyond [`HubConfig::max_topics_per_client`] initial topics, the rest are refused
+    /// and logged).
     /// If the hub is shutting down, the connection is closed at once with 1001.
     pub fn connect<T: Transport, R: Timer>(
         &self,
@@ -392,6 +401,7 @@ impl Hub {
             last_event_id,
             liveness,
             kind,
+            topics,
         } = options;
         let id = ClientId(self.inner.next_id.fetch_add(1, Ordering::Relaxed));
         let shared = Arc::new(Shared {
@@ -441,6 +451,16 @@ impl Hub {
             } else {
                 registry.insert(id, shared.clone());
                 self.inner.count.store(registry.len(), Ordering::SeqCst);
+                if !topics.is_empty() {
+                    // under the registry's lock: subscribed from the moment it is connected
+                    let limit = self.inner.config.max_topics_per_client;
+                    let mut index = self.inner.topics_mut();
+                    for topic in &topics {
+                        if let Err(error) = index.join(&shared, topic, limit) {
+                            tracing::warn!(client = %id, topic = &**topic, %error, "initial topic refused");
+                        }
+                    }
+                }
                 // counted before anyone can see it leave: total >= departures at all times
                 Counters::add(&self.inner.counters.connections_total, 1);
                 true
@@ -472,6 +492,7 @@ impl Hub {
             self.inner.shutting_down.store(true, Ordering::SeqCst);
             let all = registry.drain().map(|(_, shared)| shared).collect();
             self.inner.count.store(0, Ordering::SeqCst);
+            self.inner.topics_mut().clear();
             all
         };
         for shared in &drained {
