@@ -29,7 +29,7 @@ pub enum ConfigError {
 ///
 /// The setters take any value; [`HubConfig::validate`] checks the whole, and
 /// [`Hub::with_config`](crate::Hub::with_config) refuses a configuration it rejects:
-/// `queue_capacity`, `max_message_size`, `max_topics_per_client`, `ping_interval`, `pong_wait` and `write_wait` must not
+/// `queue_capacity`, `max_message_size`, `max_topics_per_client`, `topic_history_total`, `ping_interval`, `pong_wait` and `write_wait` must not
 /// be zero, and `ping_interval` must be shorter than `pong_wait`. `shutdown_timeout` may be
 /// zero (close at once, without flushing). Durations too long to add to a clock reading
 /// (`Duration::MAX`, say) mean "never": the deadline is simply not armed.
@@ -77,6 +77,17 @@ pub struct HubConfig {
     /// How many topics one client may be subscribed to; the next
     /// [`Client::subscribe`](crate::Client::subscribe) is refused. At least 1. Default: 1,024.
     pub max_topics_per_client: usize,
+    /// With a [`Self::history`], how many recent messages each topic keeps for resume.
+    /// `None`: as many as [`Self::history`]. `Some(0)`: none (topic publishes still get ids).
+    /// Default: `None`.
+    pub topic_history: Option<usize>,
+    /// With a [`Self::history`], the most messages kept across all topics' histories; past
+    /// it the least recently published topic's history is dropped first. At least 1.
+    /// Default: 100,000.
+    pub topic_history_total: usize,
+    /// With a [`Self::history`], how long a topic's history outlives its last subscriber
+    /// (dropped lazily, on a later publish, subscribe or connect: no timer). Default: 5 min.
+    pub topic_idle: Duration,
 }
 
 impl Default for HubConfig {
@@ -91,6 +102,9 @@ impl Default for HubConfig {
             origin: OriginPolicy::default(),
             history: 0,
             max_topics_per_client: 1024,
+            topic_history: None,
+            topic_history_total: 100_000,
+            topic_idle: Duration::from_secs(300),
         }
     }
 }
@@ -144,6 +158,24 @@ impl HubConfig {
         self
     }
 
+    /// Set [`Self::topic_history`].
+    pub fn topic_history(mut self, messages: usize) -> Self {
+        self.topic_history = Some(messages);
+        self
+    }
+
+    /// Set [`Self::topic_history_total`].
+    pub fn topic_history_total(mut self, messages: usize) -> Self {
+        self.topic_history_total = messages;
+        self
+    }
+
+    /// Set [`Self::topic_idle`].
+    pub fn topic_idle(mut self, idle: Duration) -> Self {
+        self.topic_idle = idle;
+        self
+    }
+
     /// Set [`Self::origin`].
     pub fn origin(mut self, policy: OriginPolicy) -> Self {
         self.origin = policy;
@@ -181,6 +213,9 @@ impl HubConfig {
         }
         if self.max_topics_per_client == 0 {
             return Err(ConfigError::Zero("max_topics_per_client"));
+        }
+        if self.topic_history_total == 0 {
+            return Err(ConfigError::Zero("topic_history_total"));
         }
         for (name, value) in [
             ("ping_interval", self.ping_interval),

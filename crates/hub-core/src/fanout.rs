@@ -73,7 +73,15 @@ impl Hub {
                 let built = message.message(Some(history.peek_id()));
                 let id = match audience {
                     Audience::Everyone => history.record(&built),
-                    Audience::Topic(_) => history.take_id(),
+                    Audience::Topic(topic) => {
+                        // one id sequence for the hub; the message is kept in its topic's
+                        // history only
+                        let id = history.take_id();
+                        if let Some(mut topics) = self.inner.topic_history() {
+                            topics.record(topic, id, &built, &self.inner.topics());
+                        }
+                        id
+                    }
                 };
                 self.fan_out(audience, Some(id), &built)
             }
@@ -118,10 +126,11 @@ impl Hub {
     /// silent gap. Does nothing without a history.
     pub fn record_gap(&self, before: u64) {
         if let Some(history) = &self.inner.history {
-            history
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .gap_before(before);
+            let mut history = history.lock().unwrap_or_else(PoisonError::into_inner);
+            history.gap_before(before);
+            if let Some(mut topics) = self.inner.topic_history() {
+                topics.gap_before(before);
+            }
         }
     }
 

@@ -11,6 +11,7 @@ use crate::notify::{Changed, Notify};
 use crate::options::ConnectOptions;
 use crate::origin::{is_same_origin, OriginPolicy};
 use crate::stats::{Counters, DisconnectReason, Stats};
+use crate::topic_history::{self, TopicHistories};
 use crate::topics::TopicIndex;
 use crate::transport::{Timer, Transport};
 use futures_util::future::BoxFuture;
@@ -46,6 +47,8 @@ pub(crate) struct HubInner {
     /// Locked before `registry` whenever both are held: broadcasts are totally ordered with
     /// respect to joins, so a resuming client gets neither a gap nor a duplicate.
     pub(crate) history: Option<Mutex<History>>,
+    /// The topics' histories (with `history`); locked after it, before `registry`.
+    pub(crate) topic_history: Option<Mutex<TopicHistories>>,
     count: AtomicUsize,
     next_id: AtomicU64,
     handler: RwLock<Option<Handler>>,
@@ -76,7 +79,8 @@ impl HubInner {
         };
         if removed {
             // leaves all its topics at once, wherever the departure came from
-            self.topics_mut().leave_all(id);
+            let emptied = self.topics_mut().leave_all(id);
+            self.became_idle(&emptied);
             self.changed.notify();
         }
     }
@@ -202,10 +206,18 @@ impl Hub {
 
     fn build(config: HubConfig) -> Self {
         let history = (config.history > 0).then(|| Mutex::new(History::new(config.history)));
+        let topic_history = (config.history > 0).then(|| {
+            Mutex::new(TopicHistories::new(
+                config.topic_history.unwrap_or(config.history),
+                config.topic_history_total,
+                config.topic_idle,
+            ))
+        });
         Self {
             inner: Arc::new(HubInner {
                 config,
                 history,
+                topic_history,
                 registry: RwLock::new(HashMap::new()),
                 topics: RwLock::new(TopicIndex::default()),
                 count: AtomicUsize::new(0),
@@ -433,8 +445,16 @@ impl Hub {
                 .history
                 .as_ref()
                 .map(|h| h.lock().unwrap_or_else(PoisonError::into_inner));
+            let topic_history = self.inner.topic_history();
             if let (Some(history), Some(last)) = (&history, last_event_id) {
                 replay = history.since(last);
+                if let Some(topic_history) = &topic_history {
+                    // one id sequence per hub: the replay is the merge of the broadcasts' and
+                    // the topics' histories after `last`
+                    for topic in &topics {
+                        topic_history::merge(&mut replay, topic_history.since(topic, last));
+                    }
+                }
                 if last > history.newest() && self.backplane().may_arrive(last) {
                     // issued by another node and not here yet: wait for what follows it
                     replay = Replay::default();

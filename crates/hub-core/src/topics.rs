@@ -38,11 +38,13 @@
 //! connected but not yet subscribed.
 
 use crate::backplane::Broadcast;
-use crate::client::{Client, ClientId, Shared};
+use crate::client::{Client, ClientId, Push, Shared};
+use crate::history::{Missed, Replay};
 use crate::hub::{Hub, HubInner};
 use crate::message::Message;
+use crate::topic_history::TopicHistories;
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, PoisonError};
+use std::sync::{Arc, MutexGuard, PoisonError};
 
 /// The longest topic name, in bytes.
 pub const MAX_TOPIC_LEN: usize = 256;
@@ -86,6 +88,20 @@ pub enum Subscribed {
     Joined,
     /// The client was already subscribed; nothing changed.
     Already,
+}
+
+/// What [`Client::subscribe_from`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Resumed {
+    /// Whether the client joined the topic or already had it (then nothing is replayed: it
+    /// has been getting the topic's messages all along).
+    pub subscribed: Subscribed,
+    /// Messages of the topic's history after the id, queued ahead of the live ones.
+    pub replayed: usize,
+    /// Set when the topic's history no longer reaches back to the id: messages were lost
+    /// (tell the client; a WebSocket has no `missed` frame of its own).
+    pub missed: Option<Missed>,
 }
 
 /// Checks a topic name: not empty, at most [`MAX_TOPIC_LEN`] bytes, no control character.
@@ -152,38 +168,43 @@ impl TopicIndex {
         Ok(Subscribed::Joined)
     }
 
-    /// Unsubscribes `id` from `topic`; `false` if it was not subscribed.
-    pub(crate) fn leave(&mut self, id: ClientId, topic: &str) -> bool {
-        let Some(mine) = self.joined.get_mut(&id) else {
-            return false;
-        };
+    /// Unsubscribes `id` from `topic`; `None` if it was not subscribed, else whether the
+    /// topic is left without subscribers.
+    pub(crate) fn leave(&mut self, id: ClientId, topic: &str) -> Option<bool> {
+        let mine = self.joined.get_mut(&id)?;
         if !mine.remove(topic) {
-            return false;
+            return None;
         }
         if mine.is_empty() {
             self.joined.remove(&id);
         }
-        self.remove_member(topic, id);
-        true
+        Some(self.remove_member(topic, id))
     }
 
-    /// Unsubscribes `id` from every topic.
-    pub(crate) fn leave_all(&mut self, id: ClientId) {
+    /// Unsubscribes `id` from every topic; returns the topics left without subscribers.
+    pub(crate) fn leave_all(&mut self, id: ClientId) -> Vec<Arc<str>> {
+        let mut emptied = Vec::new();
         if let Some(mine) = self.joined.remove(&id) {
             for topic in mine {
-                self.remove_member(&topic, id);
+                if self.remove_member(&topic, id) {
+                    emptied.push(topic);
+                }
             }
         }
+        emptied
     }
 
-    fn remove_member(&mut self, topic: &str, id: ClientId) {
+    /// Whether the topic is left without subscribers.
+    fn remove_member(&mut self, topic: &str, id: ClientId) -> bool {
         if let Some(members) = self.members.get_mut(topic) {
             members.remove(&id);
             if members.is_empty() {
                 // an empty topic leaves the index: idle topics cost nothing
                 self.members.remove(topic);
+                return true;
             }
         }
+        false
     }
 
     pub(crate) fn members(&self, topic: &str) -> Option<&HashMap<ClientId, Arc<Shared>>> {
@@ -218,6 +239,25 @@ impl HubInner {
     pub(crate) fn topics_mut(&self) -> std::sync::RwLockWriteGuard<'_, TopicIndex> {
         self.topics.write().unwrap_or_else(PoisonError::into_inner)
     }
+
+    pub(crate) fn topic_history(&self) -> Option<MutexGuard<'_, TopicHistories>> {
+        self.topic_history
+            .as_ref()
+            .map(|h| h.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Topics that lost their last subscriber start their idle time (their history is
+    /// dropped once it is over). Called with no topic lock held.
+    pub(crate) fn became_idle(&self, topics: &[Arc<str>]) {
+        if topics.is_empty() {
+            return;
+        }
+        if let Some(mut histories) = self.topic_history() {
+            for topic in topics {
+                histories.became_idle(topic);
+            }
+        }
+    }
 }
 
 impl Client {
@@ -241,13 +281,90 @@ impl Client {
         index.join(&self.shared, topic, hub.config.max_topics_per_client)
     }
 
+    /// Subscribes this client to `topic` and queues the messages of the topic's history after
+    /// `last_event_id` ahead of the live ones, under the history's lock: no gap and no
+    /// duplicate (a WebSocket joining a room later and resuming it). Without a hub history,
+    /// as [`Client::subscribe`]. Already subscribed: nothing is replayed.
+    ///
+    /// The replay goes through the client's bounded queue: one longer than the queue evicts
+    /// the client, as any send would.
+    ///
+    /// # Errors
+    /// As [`Client::subscribe`].
+    pub fn subscribe_from(&self, topic: &str, last_event_id: u64) -> Result<Resumed, TopicError> {
+        validate_topic(topic)?;
+        let hub = self.shared.hub.upgrade().ok_or(TopicError::ClientGone)?;
+        let Some(history) = hub.history.as_ref() else {
+            return self.subscribe(topic).map(|subscribed| Resumed {
+                subscribed,
+                replayed: 0,
+                missed: None,
+            });
+        };
+        // Held until the replay is queued: no publish comes between it and the live ones.
+        let history = history.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut replay = match hub.topic_history() {
+            Some(mut topics) => {
+                topics.expire(std::time::Instant::now(), &hub.topics());
+                topics.since(topic, last_event_id)
+            }
+            None => Replay::default(),
+        };
+        if last_event_id > history.newest() && replay.missed.is_none() {
+            // an id this hub never issued
+            replay.missed = Some(Missed {
+                last_event_id,
+                first_available: replay.messages.front().map(|(id, _)| *id),
+            });
+        }
+        let subscribed = {
+            let mut index = hub.topics_mut();
+            if self.shared.lock().closed {
+                return Err(TopicError::ClientGone);
+            }
+            index.join(&self.shared, topic, hub.config.max_topics_per_client)?
+        };
+        if subscribed == Subscribed::Already {
+            return Ok(Resumed {
+                subscribed,
+                replayed: 0,
+                missed: None,
+            });
+        }
+        let mut replayed = 0;
+        let mut evicted = false;
+        for (id, message) in replay.messages {
+            match self.shared.push(Some(id), message) {
+                Push::Queued => replayed += 1,
+                Push::Evicted => {
+                    evicted = true;
+                    break;
+                }
+                Push::Closed => break,
+            }
+        }
+        drop(history);
+        if evicted {
+            hub.unregister(self.shared.id);
+        }
+        Ok(Resumed {
+            subscribed,
+            replayed,
+            missed: replay.missed,
+        })
+    }
+
     /// Unsubscribes this client from `topic`: once this returns, no message published to it
     /// is queued for the client. `false` (a no-op) if it was not subscribed.
     pub fn unsubscribe(&self, topic: &str) -> bool {
-        match self.shared.hub.upgrade() {
-            Some(hub) => hub.topics_mut().leave(self.shared.id, topic),
-            None => false,
+        let Some(hub) = self.shared.hub.upgrade() else {
+            return false;
+        };
+        let left = hub.topics_mut().leave(self.shared.id, topic);
+        if left == Some(true) {
+            hub.became_idle(&[Arc::from(topic)]);
         }
+        left.is_some()
     }
 
     /// The topics this client is subscribed to, sorted.
@@ -307,6 +424,13 @@ impl Hub {
                     .collect()
             })
             .unwrap_or_default()
+    }
+
+    /// With a history: how many topics keep a history, and how many messages they keep in
+    /// all (bounded by [`HubConfig::topic_history_total`](crate::HubConfig::topic_history_total)).
+    /// `(0, 0)` without a history.
+    pub fn topic_history_size(&self) -> (usize, usize) {
+        self.inner.topic_history().map_or((0, 0), |h| h.size())
     }
 
     /// Topics with at least one local subscriber.
