@@ -1,6 +1,7 @@
 //! A bare hub served by each adapter, for tests that need their own hub or handler:
 //! - `/sse-stream`: the seed's stream, handed to the test through [`Bare::streams`];
 //! - `/sse-hub`: an SSE subscription to the hub;
+//! - `/sse-news`: an SSE subscription created already subscribed to the topic [`NEWS`];
 //! - any other path: a WebSocket upgrade into the hub, with the `x-user` header attached to
 //!   the client as a [`User`].
 
@@ -14,6 +15,13 @@ use tokio::sync::mpsc;
 /// The metadata attached from the `x-user` header.
 #[derive(Debug, Clone)]
 pub struct User(pub String);
+
+/// The topic `/sse-news` subscribers are created in.
+pub const NEWS: &str = "news";
+
+fn news() -> ConnectOptions {
+    ConnectOptions::default().topics([NEWS]).unwrap()
+}
 
 /// Settings of a bare server.
 #[derive(Debug, Clone, Copy)]
@@ -65,6 +73,7 @@ pub async fn serve_bare(adapter: Adapter, hub: &Hub, config: BareConfig) -> Bare
                         None => hub_hyper::sse::not_acceptable(),
                     },
                     "/sse-hub" => hub_hyper::sse::subscribe(&req, &hub, config.sse),
+                    "/sse-news" => hub_hyper::sse::subscribe_with(&req, &hub, config.sse, news()),
                     _ => {
                         let options = user(req.headers().get("x-user").map(|v| v.as_bytes()));
                         hub_hyper::upgrade_with(req, &hub, options, Default::default())
@@ -97,6 +106,12 @@ pub async fn serve_bare(adapter: Adapter, hub: &Hub, config: BareConfig) -> Bare
                         None => hub_warp::sse::not_acceptable(),
                     },
                 );
+            let news_hub = hub.clone();
+            let subscribe_news = warp::path!("sse-news").and(hub_warp::request()).map(
+                move |parts: hub_warp::RequestParts| {
+                    hub_warp::sse::subscribe_parts(&parts, &news_hub, config.sse, news())
+                },
+            );
             let subscribe =
                 warp::path!("sse-hub").and(hub_warp::sse::subscribe(sse_hub, config.sse));
             let ws = hub_warp::request().and_then(move |parts: hub_warp::RequestParts| {
@@ -106,6 +121,8 @@ pub async fn serve_bare(adapter: Adapter, hub: &Hub, config: BareConfig) -> Bare
             });
             let routes = stream
                 .or(subscribe)
+                .unify()
+                .or(subscribe_news)
                 .unify()
                 .or(ws)
                 .unify()
@@ -128,6 +145,7 @@ pub async fn serve_bare(adapter: Adapter, hub: &Hub, config: BareConfig) -> Bare
                     actix_web::HttpServer::new(move || {
                         let hub = hub.clone();
                         let sse_hub = hub.clone();
+                        let news_hub = hub.clone();
                         let tx = tx.clone();
                         actix_web::App::new()
                             .route(
@@ -150,6 +168,20 @@ pub async fn serve_bare(adapter: Adapter, hub: &Hub, config: BareConfig) -> Bare
                                 web::to(move |req: HttpRequest| {
                                     let hub = sse_hub.clone();
                                     async move { hub_actix::sse::subscribe(&req, &hub, config.sse) }
+                                }),
+                            )
+                            .route(
+                                "/sse-news",
+                                web::to(move |req: HttpRequest| {
+                                    let hub = news_hub.clone();
+                                    async move {
+                                        hub_actix::sse::subscribe_with(
+                                            &req,
+                                            &hub,
+                                            config.sse,
+                                            news(),
+                                        )
+                                    }
                                 }),
                             )
                             .default_service(web::to(

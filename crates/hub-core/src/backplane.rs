@@ -2,6 +2,7 @@
 
 use crate::hub::Hub;
 use crate::message::Message;
+use std::sync::Arc;
 
 /// Where every [`Hub::broadcast`] goes. The default, [`LocalOnly`], delivers to this process's
 /// clients with ids from the hub's own history. A cross-node backplane (e.g. Redis) carries
@@ -9,7 +10,7 @@ use crate::message::Message;
 /// given across the cluster ([`Hub::deliver_with_id`]), so every node's history holds the
 /// same ids in the same order and a client can resume on any node.
 pub trait Backplane: Send + Sync + 'static {
-    /// Fans out `message`; returns how many local clients had it queued now (0 when local
+    /// Fans out `message` (to everyone, or to the subscribers of [`Broadcast::topic`]); returns how many local clients had it queued now (0 when local
     /// delivery waits for the message to come back from the cluster).
     fn broadcast(&self, hub: &Hub, message: Broadcast) -> usize;
 
@@ -28,9 +29,11 @@ pub trait Backplane: Send + Sync + 'static {
 }
 
 /// A broadcast handed to a [`Backplane`]: a message, or a builder that puts the message's id
-/// into its payload ([`Hub::broadcast_with`]).
+/// into its payload ([`Hub::broadcast_with`]), for everyone or for the subscribers of one
+/// topic ([`Hub::publish`]). A broadcast is a publish to everyone.
 pub struct Broadcast {
     kind: Kind,
+    topic: Option<Arc<str>>,
 }
 
 enum Kind {
@@ -43,6 +46,7 @@ impl Broadcast {
     pub fn ready(message: Message) -> Self {
         Self {
             kind: Kind::Ready(message),
+            topic: None,
         }
     }
 
@@ -51,7 +55,23 @@ impl Broadcast {
     pub fn build(build: impl FnMut(Option<u64>) -> Message + Send + 'static) -> Self {
         Self {
             kind: Kind::Build(Box::new(build)),
+            topic: None,
         }
+    }
+
+    /// The same broadcast, for the subscribers of `topic` only.
+    pub fn to_topic(mut self, topic: impl Into<Arc<str>>) -> Self {
+        self.topic = Some(topic.into());
+        self
+    }
+
+    pub(crate) fn topic_name(&self) -> Option<Arc<str>> {
+        self.topic.clone()
+    }
+
+    /// The topic it is for; `None`: everyone.
+    pub fn topic(&self) -> Option<&str> {
+        self.topic.as_deref()
     }
 
     /// Whether the payload depends on the id.
@@ -71,8 +91,12 @@ impl Broadcast {
 impl std::fmt::Debug for Broadcast {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.kind {
-            Kind::Ready(message) => f.debug_tuple("Broadcast::Ready").field(message).finish(),
-            Kind::Build(_) => f.write_str("Broadcast::Build(..)"),
+            Kind::Ready(message) => f.debug_tuple("Broadcast::Ready").field(message).finish()?,
+            Kind::Build(_) => f.write_str("Broadcast::Build(..)")?,
+        }
+        match &self.topic {
+            Some(topic) => write!(f, " to topic {topic:?}"),
+            None => Ok(()),
         }
     }
 }
@@ -83,7 +107,8 @@ impl From<Message> for Broadcast {
     }
 }
 
-/// In-memory fan-out to the clients of this process only.
+/// In-memory fan-out to the clients of this process only (a topic publish to the topic's
+/// local subscribers).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct LocalOnly;
 

@@ -29,7 +29,7 @@ pub enum ConfigError {
 ///
 /// The setters take any value; [`HubConfig::validate`] checks the whole, and
 /// [`Hub::with_config`](crate::Hub::with_config) refuses a configuration it rejects:
-/// `queue_capacity`, `max_message_size`, `ping_interval`, `pong_wait` and `write_wait` must not
+/// `queue_capacity`, `max_message_size`, `max_topics_per_client`, `topic_history_total`, `ping_interval`, `pong_wait` and `write_wait` must not
 /// be zero, and `ping_interval` must be shorter than `pong_wait`. `shutdown_timeout` may be
 /// zero (close at once, without flushing). Durations too long to add to a clock reading
 /// (`Duration::MAX`, say) mean "never": the deadline is simply not armed.
@@ -74,6 +74,20 @@ pub struct HubConfig {
     /// (SSE `Last-Event-ID`). With a history, every broadcast gets an id, one more than the
     /// last. Default: 0 (no history, no ids).
     pub history: usize,
+    /// How many topics one client may be subscribed to; the next
+    /// [`Client::subscribe`](crate::Client::subscribe) is refused. At least 1. Default: 1,024.
+    pub max_topics_per_client: usize,
+    /// With a [`Self::history`], how many recent messages each topic keeps for resume.
+    /// `None`: as many as [`Self::history`]. `Some(0)`: none (topic publishes still get ids).
+    /// Default: `None`.
+    pub topic_history: Option<usize>,
+    /// With a [`Self::history`], the most messages kept across all topics' histories; past
+    /// it the least recently published topic's history is dropped first. At least 1.
+    /// Default: 100,000.
+    pub topic_history_total: usize,
+    /// With a [`Self::history`], how long a topic's history outlives its last subscriber
+    /// (dropped lazily, on a later publish, subscribe or connect: no timer). Default: 5 min.
+    pub topic_idle: Duration,
 }
 
 impl Default for HubConfig {
@@ -87,6 +101,10 @@ impl Default for HubConfig {
             shutdown_timeout: Duration::from_secs(10),
             origin: OriginPolicy::default(),
             history: 0,
+            max_topics_per_client: 1024,
+            topic_history: None,
+            topic_history_total: 100_000,
+            topic_idle: Duration::from_secs(300),
         }
     }
 }
@@ -134,6 +152,30 @@ impl HubConfig {
         self
     }
 
+    /// Set [`Self::max_topics_per_client`].
+    pub fn max_topics_per_client(mut self, topics: usize) -> Self {
+        self.max_topics_per_client = topics;
+        self
+    }
+
+    /// Set [`Self::topic_history`].
+    pub fn topic_history(mut self, messages: usize) -> Self {
+        self.topic_history = Some(messages);
+        self
+    }
+
+    /// Set [`Self::topic_history_total`].
+    pub fn topic_history_total(mut self, messages: usize) -> Self {
+        self.topic_history_total = messages;
+        self
+    }
+
+    /// Set [`Self::topic_idle`].
+    pub fn topic_idle(mut self, idle: Duration) -> Self {
+        self.topic_idle = idle;
+        self
+    }
+
     /// Set [`Self::origin`].
     pub fn origin(mut self, policy: OriginPolicy) -> Self {
         self.origin = policy;
@@ -168,6 +210,12 @@ impl HubConfig {
         }
         if self.max_message_size == 0 {
             return Err(ConfigError::Zero("max_message_size"));
+        }
+        if self.max_topics_per_client == 0 {
+            return Err(ConfigError::Zero("max_topics_per_client"));
+        }
+        if self.topic_history_total == 0 {
+            return Err(ConfigError::Zero("topic_history_total"));
         }
         for (name, value) in [
             ("ping_interval", self.ping_interval),

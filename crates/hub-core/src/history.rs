@@ -79,6 +79,14 @@ impl History {
         self.next_id - 1
     }
 
+    /// Takes the next id without recording anything here (a topic publish: one id sequence
+    /// for the whole hub).
+    pub(crate) fn take_id(&mut self) -> u64 {
+        let id = self.next_id;
+        self.next_id = self.next_id.saturating_add(1);
+        id
+    }
+
     /// Assigns the next id to `message` and remembers it. Ids never wrap: `record_at` keeps
     /// them at most [`MAX_ID`], far below `u64::MAX`.
     pub(crate) fn record(&mut self, message: &Message) -> u64 {

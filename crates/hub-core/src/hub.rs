@@ -11,6 +11,8 @@ use crate::notify::{Changed, Notify};
 use crate::options::ConnectOptions;
 use crate::origin::{is_same_origin, OriginPolicy};
 use crate::stats::{Counters, DisconnectReason, Stats};
+use crate::topic_history::{self, TopicHistories};
+use crate::topics::TopicIndex;
 use crate::transport::{Timer, Transport};
 use futures_util::future::BoxFuture;
 use std::collections::HashMap;
@@ -40,9 +42,13 @@ pub(crate) enum Handler {
 pub(crate) struct HubInner {
     pub(crate) config: HubConfig,
     pub(crate) registry: RwLock<HashMap<ClientId, Arc<Shared>>>,
+    /// Topic subscriptions; locked after `history` and `registry` when held with them.
+    pub(crate) topics: RwLock<TopicIndex>,
     /// Locked before `registry` whenever both are held: broadcasts are totally ordered with
     /// respect to joins, so a resuming client gets neither a gap nor a duplicate.
     pub(crate) history: Option<Mutex<History>>,
+    /// The topics' histories (with `history`); locked after it, before `registry`.
+    pub(crate) topic_history: Option<Mutex<TopicHistories>>,
     count: AtomicUsize,
     next_id: AtomicU64,
     handler: RwLock<Option<Handler>>,
@@ -72,6 +78,9 @@ impl HubInner {
             removed
         };
         if removed {
+            // leaves all its topics at once, wherever the departure came from
+            let emptied = self.topics_mut().leave_all(id);
+            self.became_idle(&emptied);
             self.changed.notify();
         }
     }
@@ -197,11 +206,20 @@ impl Hub {
 
     fn build(config: HubConfig) -> Self {
         let history = (config.history > 0).then(|| Mutex::new(History::new(config.history)));
+        let topic_history = (config.history > 0).then(|| {
+            Mutex::new(TopicHistories::new(
+                config.topic_history.unwrap_or(config.history),
+                config.topic_history_total,
+                config.topic_idle,
+            ))
+        });
         Self {
             inner: Arc::new(HubInner {
                 config,
                 history,
+                topic_history,
                 registry: RwLock::new(HashMap::new()),
+                topics: RwLock::new(TopicIndex::default()),
                 count: AtomicUsize::new(0),
                 next_id: AtomicU64::new(1),
                 handler: RwLock::new(None),
@@ -380,6 +398,9 @@ impl Hub {
     ///
     /// With [`ConnectOptions::last_event_id`] and a hub history, the client is registered and
     /// its replay taken under the history lock: it gets every later message exactly once.
+    /// With [`ConnectOptions::topics`], it is subscribed under the same lock that registers
+    /// it (beyond [`HubConfig::max_topics_per_client`] initial topics, the rest are refused
+    /// and logged).
     /// If the hub is shutting down, the connection is closed at once with 1001.
     pub fn connect<T: Transport, R: Timer>(
         &self,
@@ -392,6 +413,7 @@ impl Hub {
             last_event_id,
             liveness,
             kind,
+            topics,
         } = options;
         let id = ClientId(self.inner.next_id.fetch_add(1, Ordering::Relaxed));
         let shared = Arc::new(Shared {
@@ -423,8 +445,16 @@ impl Hub {
                 .history
                 .as_ref()
                 .map(|h| h.lock().unwrap_or_else(PoisonError::into_inner));
+            let topic_history = self.inner.topic_history();
             if let (Some(history), Some(last)) = (&history, last_event_id) {
                 replay = history.since(last);
+                if let Some(topic_history) = &topic_history {
+                    // one id sequence per hub: the replay is the merge of the broadcasts' and
+                    // the topics' histories after `last`
+                    for topic in &topics {
+                        topic_history::merge(&mut replay, topic_history.since(topic, last));
+                    }
+                }
                 if last > history.newest() && self.backplane().may_arrive(last) {
                     // issued by another node and not here yet: wait for what follows it
                     replay = Replay::default();
@@ -441,6 +471,16 @@ impl Hub {
             } else {
                 registry.insert(id, shared.clone());
                 self.inner.count.store(registry.len(), Ordering::SeqCst);
+                if !topics.is_empty() {
+                    // under the registry's lock: subscribed from the moment it is connected
+                    let limit = self.inner.config.max_topics_per_client;
+                    let mut index = self.inner.topics_mut();
+                    for topic in &topics {
+                        if let Err(error) = index.join(&shared, topic, limit) {
+                            tracing::warn!(client = %id, topic = &**topic, %error, "initial topic refused");
+                        }
+                    }
+                }
                 // counted before anyone can see it leave: total >= departures at all times
                 Counters::add(&self.inner.counters.connections_total, 1);
                 true
@@ -472,6 +512,7 @@ impl Hub {
             self.inner.shutting_down.store(true, Ordering::SeqCst);
             let all = registry.drain().map(|(_, shared)| shared).collect();
             self.inner.count.store(0, Ordering::SeqCst);
+            self.inner.topics_mut().clear();
             all
         };
         for shared in &drained {

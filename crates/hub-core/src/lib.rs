@@ -20,6 +20,8 @@ mod notify;
 mod options;
 mod origin;
 mod stats;
+mod topic_history;
+mod topics;
 mod transport;
 
 pub use backplane::{Backplane, BackplaneState, BackplaneStats, Broadcast, LocalOnly};
@@ -35,6 +37,7 @@ pub use notify::Changed;
 pub use options::{ClientKind, ConnectOptions, Liveness};
 pub use origin::OriginPolicy;
 pub use stats::{DisconnectReason, Stats};
+pub use topics::{validate_topic, Resumed, Subscribed, TopicError, MAX_TOPIC_LEN};
 pub use transport::{Incoming, Outgoing, Timer, Transport, TransportError};
 
 /// The reference the root README points to, kept here so that there is one copy: defaults,

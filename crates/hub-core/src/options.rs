@@ -1,8 +1,10 @@
 //! Per-connection options given to [`Hub::connect`](crate::Hub::connect).
 
 use crate::handshake::RequestHead;
+use crate::topics::{validate_topic, TopicError};
 use std::any::Any;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How a connection proves it is alive.
@@ -41,6 +43,9 @@ pub struct ConnectOptions {
     pub liveness: Liveness,
     /// The kind of client.
     pub kind: ClientKind,
+    /// Topics the client is subscribed to from the moment it is connected, validated by
+    /// [`Self::topics`].
+    pub(crate) topics: Vec<Arc<str>>,
 }
 
 impl Default for ConnectOptions {
@@ -50,6 +55,7 @@ impl Default for ConnectOptions {
             last_event_id: None,
             liveness: Liveness::PingPong,
             kind: ClientKind::WebSocket,
+            topics: Vec::new(),
         }
     }
 }
@@ -91,6 +97,40 @@ impl ConnectOptions {
         self
     }
 
+    /// Adds topics the connection is subscribed to from the moment it is registered (under
+    /// the same lock: no message published after the connection exists is missed).
+    ///
+    /// ```
+    /// use hub_core::{ConnectOptions, TopicError};
+    ///
+    /// let options = ConnectOptions::sse(None).topics(["news", "ticker:ACME", "news"])?;
+    /// assert_eq!(options.initial_topics(), ["news", "ticker:ACME"]);
+    /// assert_eq!(ConnectOptions::sse(None).topics([""]).err(), Some(TopicError::Empty));
+    /// # Ok::<(), TopicError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// The first invalid name ([`validate_topic`](crate::validate_topic)).
+    pub fn topics<I>(mut self, topics: I) -> Result<Self, TopicError>
+    where
+        I: IntoIterator,
+        I::Item: AsRef<str>,
+    {
+        for topic in topics {
+            let topic = topic.as_ref();
+            validate_topic(topic)?;
+            if !self.topics.iter().any(|t| &**t == topic) {
+                self.topics.push(Arc::from(topic));
+            }
+        }
+        Ok(self)
+    }
+
+    /// The topics given to [`Self::topics`], in order, without duplicates.
+    pub fn initial_topics(&self) -> Vec<&str> {
+        self.topics.iter().map(|t| &**t).collect()
+    }
+
     /// Unless [`Self::last_event_id`] is already set, the request's resume point
     /// ([`RequestHead::last_event_id`]: the `Last-Event-ID` header, else the `last_event_id`
     /// query parameter). Adapters call it with the request they accept.
@@ -109,6 +149,7 @@ impl fmt::Debug for ConnectOptions {
             .field("last_event_id", &self.last_event_id)
             .field("liveness", &self.liveness)
             .field("kind", &self.kind)
+            .field("topics", &self.topics)
             .finish()
     }
 }

@@ -39,6 +39,12 @@
 //! when a Redis that keeps no data restarts, and an `INCR` followed by a `PUBLISH` lets two
 //! nodes publish ids out of order; the stream is the history a joining or reconnecting node
 //! reads, with ids it can ask for a range after.
+//!
+//! **Topics are not carried across the cluster yet.** A [`Hub::publish`] to a topic is
+//! delivered to this node's subscribers of the topic only, at once and without an id (an id
+//! of this node's own would collide with the cluster's ids); the other nodes do not get it,
+//! and a topic publish is not in the Redis stream, so it cannot be resumed. Broadcasts to
+//! everyone work as described above. Per-topic channels are the next step.
 #![doc(test(attr(deny(warnings))))]
 
 mod envelope;
@@ -139,6 +145,12 @@ impl RedisBackplane {
 
 impl Backplane for RedisBackplane {
     fn broadcast(&self, hub: &Hub, message: Broadcast) -> usize {
+        if message.topic().is_some() {
+            // Not carried across the cluster yet: a topic publish reaches this node's
+            // subscribers only, without an id (an id of this node's own would collide with the
+            // cluster's). See the crate docs, "Topics".
+            return hub.deliver_local_without_id(message);
+        }
         // Up or not, through the publisher: it delivers here what Redis does not take, in
         // the order the broadcasts were made
         match self.outbox.try_send(message) {

@@ -193,3 +193,52 @@ impl Sink<Outgoing> for StillTransport {
 }
 
 impl hub_core::Transport for StillTransport {}
+
+/// A transport whose socket takes every write at once (recorded in the shared vector) and
+/// never reads nor ends: polling its connection once writes everything queued, without a
+/// runtime.
+pub struct RecordingTransport(pub Arc<Mutex<Vec<Outgoing>>>);
+
+impl Stream for RecordingTransport {
+    type Item = Result<Incoming, TransportError>;
+    fn poll_next(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        Poll::Pending
+    }
+}
+
+impl Sink<Outgoing> for RecordingTransport {
+    type Error = TransportError;
+    fn poll_ready(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), TransportError>> {
+        Poll::Ready(Ok(()))
+    }
+    fn start_send(self: Pin<&mut Self>, item: Outgoing) -> Result<(), TransportError> {
+        self.0.lock().unwrap().push(item);
+        Ok(())
+    }
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), TransportError>> {
+        Poll::Ready(Ok(()))
+    }
+    fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), TransportError>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl hub_core::Transport for RecordingTransport {}
+
+/// Polls a future once with a waker that does nothing.
+pub fn poll_once<F: std::future::Future + Unpin>(fut: &mut F) -> Poll<F::Output> {
+    let waker = futures_util::task::noop_waker();
+    let mut cx = Context::from_waker(&waker);
+    Pin::new(fut).poll(&mut cx)
+}
+
+/// The texts of the data messages in `written`, in order.
+pub fn texts_of(written: &[Outgoing]) -> Vec<String> {
+    written
+        .iter()
+        .filter_map(|o| match o {
+            Outgoing::Message { message, .. } => message.as_text().map(String::from),
+            _ => None,
+        })
+        .collect()
+}

@@ -1,0 +1,440 @@
+//! Topics: many broadcast groups in one hub.
+//!
+//! A client subscribes to any number of topics ([`Client::subscribe`]); [`Hub::publish`]
+//! queues a message for the subscribers of one topic only, through the same bounded queue and
+//! eviction policy as [`Hub::broadcast`] (which is a publish to everyone). The index maps each
+//! topic to its subscribers and each client to its topics, so a publish costs in proportion to
+//! the topic's subscribers, not to the hub's clients. A topic exists only while it has a
+//! subscriber: an idle topic costs no task, no timer and no memory in the index.
+//!
+//! ```
+//! use hub_core::{Hub, Message};
+//!
+//! let hub = Hub::new();
+//! // nobody subscribed yet: nothing is queued, and no topic is created
+//! assert_eq!(hub.publish("room:42", Message::text("hello")), 0);
+//! assert_eq!(hub.topic_count(), 0);
+//! assert!(hub.subscribers("room:42").is_empty());
+//! ```
+//!
+//! With a client (from [`Hub::clients`], or the `client` of an [`Inbound`](crate::Inbound)):
+//!
+//! ```
+//! # #[allow(dead_code)]
+//! # fn demo(hub: &hub_core::Hub, client: &hub_core::Client) -> Result<(), hub_core::TopicError> {
+//! client.subscribe("room:42")?;                 // from now on it gets room:42's messages
+//! hub.publish("room:42", "hello room");           // to room:42's subscribers only
+//! assert!(client.unsubscribe("room:42"));         // and after this, none
+//! assert!(!client.unsubscribe("room:42"));        // not subscribed: a no-op that says so
+//! # Ok(()) }
+//! ```
+//!
+//! # Guarantees
+//! From the moment [`Client::subscribe`] returns, every message published to the topic after
+//! that reaches the client once, in publish order; after [`Client::unsubscribe`] returns,
+//! none. A client that leaves the hub (closed, evicted, keepalive, shutdown) leaves all its
+//! topics at once. [`ConnectOptions::topics`](crate::ConnectOptions::topics) subscribes a
+//! connection under the same lock that registers it: there is no window in which it is
+//! connected but not yet subscribed.
+
+use crate::backplane::Broadcast;
+use crate::client::{Client, ClientId, Push, Shared};
+use crate::history::{Missed, Replay};
+use crate::hub::{Hub, HubInner};
+use crate::message::Message;
+use crate::topic_history::TopicHistories;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, MutexGuard, PoisonError};
+
+/// The longest topic name, in bytes.
+pub const MAX_TOPIC_LEN: usize = 256;
+
+/// Why a topic was refused. Nothing changed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TopicError {
+    /// The topic name is empty.
+    #[error("a topic name must not be empty")]
+    Empty,
+    /// The topic name is longer than [`MAX_TOPIC_LEN`] bytes.
+    #[error("a topic name is at most {MAX_TOPIC_LEN} bytes; this one has {len}")]
+    TooLong {
+        /// The name's length in bytes.
+        len: usize,
+    },
+    /// The topic name contains a control character.
+    #[error("a topic name must not contain control characters (found one at byte {at})")]
+    ControlCharacter {
+        /// Where the first one is, in bytes.
+        at: usize,
+    },
+    /// The client already has [`HubConfig::max_topics_per_client`](crate::HubConfig::max_topics_per_client)
+    /// topics.
+    #[error("the client is already subscribed to {limit} topics, the most it may have")]
+    TooManyTopics {
+        /// The limit.
+        limit: usize,
+    },
+    /// The client has left the hub.
+    #[error("the client has left the hub")]
+    ClientGone,
+}
+
+/// What [`Client::subscribe`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Subscribed {
+    /// The client joined the topic.
+    Joined,
+    /// The client was already subscribed; nothing changed.
+    Already,
+}
+
+/// What [`Client::subscribe_from`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Resumed {
+    /// Whether the client joined the topic or already had it (then nothing is replayed: it
+    /// has been getting the topic's messages all along).
+    pub subscribed: Subscribed,
+    /// Messages of the topic's history after the id, queued ahead of the live ones.
+    pub replayed: usize,
+    /// Set when the topic's history no longer reaches back to the id: messages were lost
+    /// (tell the client; a WebSocket has no `missed` frame of its own).
+    pub missed: Option<Missed>,
+}
+
+/// Checks a topic name: not empty, at most [`MAX_TOPIC_LEN`] bytes, no control character.
+///
+/// ```
+/// use hub_core::{validate_topic, TopicError};
+///
+/// assert!(validate_topic("ticker:ACME").is_ok());
+/// assert_eq!(validate_topic(""), Err(TopicError::Empty));
+/// assert_eq!(validate_topic("a\nb"), Err(TopicError::ControlCharacter { at: 1 }));
+/// assert_eq!(validate_topic(&"x".repeat(257)), Err(TopicError::TooLong { len: 257 }));
+/// ```
+///
+/// # Errors
+/// The [`TopicError`] that says what is wrong with the name.
+pub fn validate_topic(topic: &str) -> Result<(), TopicError> {
+    if topic.is_empty() {
+        return Err(TopicError::Empty);
+    }
+    if topic.len() > MAX_TOPIC_LEN {
+        return Err(TopicError::TooLong { len: topic.len() });
+    }
+    if let Some((at, _)) = topic.char_indices().find(|(_, c)| c.is_control()) {
+        return Err(TopicError::ControlCharacter { at });
+    }
+    Ok(())
+}
+
+/// Topic → subscribers, and client → topics. Both sides change together, under the hub's
+/// topic lock (taken after the history and the registry, before any client's queue).
+#[derive(Default)]
+pub(crate) struct TopicIndex {
+    members: HashMap<Arc<str>, HashMap<ClientId, Arc<Shared>>>,
+    joined: HashMap<ClientId, HashSet<Arc<str>>>,
+}
+
+impl TopicIndex {
+    /// Subscribes `shared` to `topic` (already validated), unless it has `limit` topics.
+    pub(crate) fn join(
+        &mut self,
+        shared: &Arc<Shared>,
+        topic: &str,
+        limit: usize,
+    ) -> Result<Subscribed, TopicError> {
+        let mine = self.joined.entry(shared.id).or_default();
+        if mine.contains(topic) {
+            return Ok(Subscribed::Already);
+        }
+        if mine.len() >= limit {
+            if mine.is_empty() {
+                self.joined.remove(&shared.id);
+            }
+            return Err(TopicError::TooManyTopics { limit });
+        }
+        let name: Arc<str> = match self.members.get_key_value(topic) {
+            Some((name, _)) => name.clone(),
+            None => Arc::from(topic),
+        };
+        mine.insert(name.clone());
+        self.members
+            .entry(name)
+            .or_default()
+            .insert(shared.id, shared.clone());
+        Ok(Subscribed::Joined)
+    }
+
+    /// Unsubscribes `id` from `topic`; `None` if it was not subscribed, else whether the
+    /// topic is left without subscribers.
+    pub(crate) fn leave(&mut self, id: ClientId, topic: &str) -> Option<bool> {
+        let mine = self.joined.get_mut(&id)?;
+        if !mine.remove(topic) {
+            return None;
+        }
+        if mine.is_empty() {
+            self.joined.remove(&id);
+        }
+        Some(self.remove_member(topic, id))
+    }
+
+    /// Unsubscribes `id` from every topic; returns the topics left without subscribers.
+    pub(crate) fn leave_all(&mut self, id: ClientId) -> Vec<Arc<str>> {
+        let mut emptied = Vec::new();
+        if let Some(mine) = self.joined.remove(&id) {
+            for topic in mine {
+                if self.remove_member(&topic, id) {
+                    emptied.push(topic);
+                }
+            }
+        }
+        emptied
+    }
+
+    /// Whether the topic is left without subscribers.
+    fn remove_member(&mut self, topic: &str, id: ClientId) -> bool {
+        if let Some(members) = self.members.get_mut(topic) {
+            members.remove(&id);
+            if members.is_empty() {
+                // an empty topic leaves the index: idle topics cost nothing
+                self.members.remove(topic);
+                return true;
+            }
+        }
+        false
+    }
+
+    pub(crate) fn members(&self, topic: &str) -> Option<&HashMap<ClientId, Arc<Shared>>> {
+        self.members.get(topic)
+    }
+
+    pub(crate) fn topics_of(&self, id: ClientId) -> Vec<String> {
+        let mut topics: Vec<String> = self
+            .joined
+            .get(&id)
+            .map(|mine| mine.iter().map(|t| t.to_string()).collect())
+            .unwrap_or_default();
+        topics.sort_unstable();
+        topics
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.members.len()
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.members = HashMap::new();
+        self.joined = HashMap::new();
+    }
+}
+
+impl HubInner {
+    pub(crate) fn topics(&self) -> std::sync::RwLockReadGuard<'_, TopicIndex> {
+        self.topics.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn topics_mut(&self) -> std::sync::RwLockWriteGuard<'_, TopicIndex> {
+        self.topics.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn topic_history(&self) -> Option<MutexGuard<'_, TopicHistories>> {
+        self.topic_history
+            .as_ref()
+            .map(|h| h.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Topics that lost their last subscriber start their idle time (their history is
+    /// dropped once it is over). Called with no topic lock held.
+    pub(crate) fn became_idle(&self, topics: &[Arc<str>]) {
+        if topics.is_empty() {
+            return;
+        }
+        if let Some(mut histories) = self.topic_history() {
+            for topic in topics {
+                histories.became_idle(topic);
+            }
+        }
+    }
+}
+
+impl Client {
+    /// Subscribes this client to `topic`: from the moment this returns, every message
+    /// published to it reaches the client once, in publish order, through the client's one
+    /// bounded queue (a full queue evicts it, as a broadcast does).
+    ///
+    /// # Errors
+    /// An invalid name ([`validate_topic`]), [`TopicError::TooManyTopics`] when the client
+    /// already has [`HubConfig::max_topics_per_client`](crate::HubConfig::max_topics_per_client)
+    /// topics, or [`TopicError::ClientGone`]. Nothing changed.
+    pub fn subscribe(&self, topic: &str) -> Result<Subscribed, TopicError> {
+        validate_topic(topic)?;
+        let hub = self.shared.hub.upgrade().ok_or(TopicError::ClientGone)?;
+        let mut index = hub.topics_mut();
+        // Checked under the topic lock: a client that leaves is marked closed before it is
+        // taken out of the index, so it is either refused here or taken out afterwards.
+        if self.shared.lock().closed {
+            return Err(TopicError::ClientGone);
+        }
+        index.join(&self.shared, topic, hub.config.max_topics_per_client)
+    }
+
+    /// Subscribes this client to `topic` and queues the messages of the topic's history after
+    /// `last_event_id` ahead of the live ones, under the history's lock: no gap and no
+    /// duplicate (a WebSocket joining a room later and resuming it). Without a hub history,
+    /// as [`Client::subscribe`]. Already subscribed: nothing is replayed.
+    ///
+    /// The replay goes through the client's bounded queue: one longer than the queue evicts
+    /// the client, as any send would.
+    ///
+    /// # Errors
+    /// As [`Client::subscribe`].
+    pub fn subscribe_from(&self, topic: &str, last_event_id: u64) -> Result<Resumed, TopicError> {
+        validate_topic(topic)?;
+        let hub = self.shared.hub.upgrade().ok_or(TopicError::ClientGone)?;
+        let Some(history) = hub.history.as_ref() else {
+            return self.subscribe(topic).map(|subscribed| Resumed {
+                subscribed,
+                replayed: 0,
+                missed: None,
+            });
+        };
+        // Held until the replay is queued: no publish comes between it and the live ones.
+        let history = history.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut replay = match hub.topic_history() {
+            Some(mut topics) => {
+                topics.expire(std::time::Instant::now(), &hub.topics());
+                topics.since(topic, last_event_id)
+            }
+            None => Replay::default(),
+        };
+        if last_event_id > history.newest() && replay.missed.is_none() {
+            // an id this hub never issued
+            replay.missed = Some(Missed {
+                last_event_id,
+                first_available: replay.messages.front().map(|(id, _)| *id),
+            });
+        }
+        let subscribed = {
+            let mut index = hub.topics_mut();
+            if self.shared.lock().closed {
+                return Err(TopicError::ClientGone);
+            }
+            index.join(&self.shared, topic, hub.config.max_topics_per_client)?
+        };
+        if subscribed == Subscribed::Already {
+            return Ok(Resumed {
+                subscribed,
+                replayed: 0,
+                missed: None,
+            });
+        }
+        let mut replayed = 0;
+        let mut evicted = false;
+        for (id, message) in replay.messages {
+            match self.shared.push(Some(id), message) {
+                Push::Queued => replayed += 1,
+                Push::Evicted => {
+                    evicted = true;
+                    break;
+                }
+                Push::Closed => break,
+            }
+        }
+        drop(history);
+        if evicted {
+            hub.unregister(self.shared.id);
+        }
+        Ok(Resumed {
+            subscribed,
+            replayed,
+            missed: replay.missed,
+        })
+    }
+
+    /// Unsubscribes this client from `topic`: once this returns, no message published to it
+    /// is queued for the client. `false` (a no-op) if it was not subscribed.
+    pub fn unsubscribe(&self, topic: &str) -> bool {
+        let Some(hub) = self.shared.hub.upgrade() else {
+            return false;
+        };
+        let left = hub.topics_mut().leave(self.shared.id, topic);
+        if left == Some(true) {
+            hub.became_idle(&[Arc::from(topic)]);
+        }
+        left.is_some()
+    }
+
+    /// The topics this client is subscribed to, sorted.
+    pub fn topics(&self) -> Vec<String> {
+        match self.shared.hub.upgrade() {
+            Some(hub) => hub.topics().topics_of(self.shared.id),
+            None => Vec::new(),
+        }
+    }
+}
+
+impl Hub {
+    /// Sends a message to the subscribers of `topic`, through the backplane, with the same
+    /// guarantees as [`Hub::broadcast`]: never blocks, a full queue evicts its client, the
+    /// payload is shared. With a history, the message gets the hub's next id (one sequence
+    /// for broadcasts and every topic).
+    ///
+    /// Returns how many local subscribers had it queued now. An invalid topic name has no
+    /// subscriber: nothing is sent and 0 is returned.
+    pub fn publish(&self, topic: &str, message: impl Into<Message>) -> usize {
+        self.publish_outgoing(topic, Broadcast::ready(message.into()))
+    }
+
+    /// As [`Hub::publish`], building the message from its id, as [`Hub::broadcast_with`].
+    pub fn publish_with(
+        &self,
+        topic: &str,
+        build: impl FnMut(Option<u64>) -> Message + Send + 'static,
+    ) -> usize {
+        self.publish_outgoing(topic, Broadcast::build(build))
+    }
+
+    fn publish_outgoing(&self, topic: &str, message: Broadcast) -> usize {
+        if let Err(error) = validate_topic(topic) {
+            tracing::debug!(%error, "publish to an invalid topic: no subscriber");
+            return 0;
+        }
+        self.send_outgoing(message.to_topic(topic))
+    }
+
+    /// Local subscribers of `topic` now.
+    pub fn subscriber_count(&self, topic: &str) -> usize {
+        self.inner.topics().members(topic).map_or(0, HashMap::len)
+    }
+
+    /// Handles to the local subscribers of `topic` (a snapshot).
+    pub fn subscribers(&self, topic: &str) -> Vec<Client> {
+        self.inner
+            .topics()
+            .members(topic)
+            .map(|members| {
+                members
+                    .values()
+                    .map(|shared| Client {
+                        shared: shared.clone(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// With a history: how many topics keep a history, and how many messages they keep in
+    /// all (bounded by [`HubConfig::topic_history_total`](crate::HubConfig::topic_history_total)).
+    /// `(0, 0)` without a history.
+    pub fn topic_history_size(&self) -> (usize, usize) {
+        self.inner.topic_history().map_or((0, 0), |h| h.size())
+    }
+
+    /// Topics with at least one local subscriber.
+    pub fn topic_count(&self) -> usize {
+        self.inner.topics().len()
+    }
+}
