@@ -79,7 +79,7 @@ pub fn upgrade<B>(req: Request<B>, hub: &Hub) -> Response<Body> {
 /// `options` carries the client's metadata (e.g. the authenticated user taken from the
 /// request; read it with [`Client::data`](hub_core::Client::data)); when its
 /// `last_event_id` is unset, the request's is used
-/// ([`RequestHead::last_event_id`](hub_core::RequestHead::last_event_id)).
+/// ([`RequestHead::last_event_id`]).
 ///
 /// The server connection must have upgrades enabled (hyper's `serve_connection(..)
 /// .with_upgrades()`; [`serve`] does it).
