@@ -4,15 +4,32 @@ use crate::hub::Hub;
 use crate::message::Message;
 use std::sync::Arc;
 
-/// Where every [`Hub::broadcast`] goes. The default, [`LocalOnly`], delivers to this process's
-/// clients with ids from the hub's own history. A cross-node backplane (e.g. Redis) carries
-/// the broadcast to every node, its own included, and delivers it there with the id it was
-/// given across the cluster ([`Hub::deliver_with_id`]), so every node's history holds the
-/// same ids in the same order and a client can resume on any node.
+/// Where every [`Hub::broadcast`] and [`Hub::publish`] goes. The default, [`LocalOnly`],
+/// delivers to this process's clients with ids from the hub's own history. A cross-node
+/// backplane (e.g. Redis) carries the broadcast to every node, its own included, and delivers
+/// it there with the id it was given across the cluster ([`Hub::deliver_with_id`]), so every
+/// node's history holds the same ids in the same order and a client can resume on any node.
+///
+/// Broadcasts to everyone and topic publishes come through separate methods, so a backplane
+/// that knows nothing of topics never sends a topic's message to everyone: [`Backplane::publish`]
+/// delivers to the topic's local subscribers unless a backplane overrides it.
 pub trait Backplane: Send + Sync + 'static {
-    /// Fans out `message` (to everyone, or to the subscribers of [`Broadcast::topic`]); returns how many local clients had it queued now (0 when local
+    /// Fans out `message` to everyone (never a topic publish: those go to
+    /// [`Backplane::publish`]); returns how many local clients had it queued now (0 when local
     /// delivery waits for the message to come back from the cluster).
     fn broadcast(&self, hub: &Hub, message: Broadcast) -> usize;
+
+    /// Fans out `message` to the subscribers of `topic` (a valid name; `message`'s
+    /// [`Broadcast::topic`] is `topic`); returns how many local subscribers had it queued now.
+    ///
+    /// The default delivers to this process's subscribers of the topic, with an id from the
+    /// hub's own history ([`Hub::deliver_local`]), as [`LocalOnly`] does. A backplane that
+    /// overrides it must keep the message to the topic's subscribers: deliver it with
+    /// [`Hub::deliver_local`] or [`Hub::deliver_local_without_id`], never with
+    /// [`Hub::deliver_with_id`] or [`Hub::deliver_without_id`], which reach everyone.
+    fn publish(&self, hub: &Hub, topic: &str, message: Broadcast) -> usize {
+        hub.deliver_local(message.to_topic(topic))
+    }
 
     /// The backplane's state and counters, shown in [`Hub::stats`]. `None` for none.
     fn stats(&self) -> Option<BackplaneStats> {
@@ -107,8 +124,8 @@ impl From<Message> for Broadcast {
     }
 }
 
-/// In-memory fan-out to the clients of this process only (a topic publish to the topic's
-/// local subscribers).
+/// In-memory fan-out to the clients of this process only (a topic publish, through the
+/// default [`Backplane::publish`], to the topic's local subscribers).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct LocalOnly;
 

@@ -52,8 +52,8 @@ impl Hub {
         self.send_outgoing(Broadcast::build(build))
     }
 
-    /// Hands a broadcast or a topic publish to the backplane.
-    pub(crate) fn send_outgoing(&self, message: Broadcast) -> usize {
+    /// Hands a broadcast to everyone to the backplane.
+    fn send_outgoing(&self, message: Broadcast) -> usize {
         Counters::add(&self.inner.counters.broadcasts, 1);
         self.backplane().broadcast(self, message)
     }

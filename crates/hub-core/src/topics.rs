@@ -42,6 +42,7 @@ use crate::client::{Client, ClientId, Push, Shared};
 use crate::history::{Missed, Replay};
 use crate::hub::{Hub, HubInner};
 use crate::message::Message;
+use crate::stats::Counters;
 use crate::topic_history::TopicHistories;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, MutexGuard, PoisonError};
@@ -402,7 +403,9 @@ impl Hub {
             tracing::debug!(%error, "publish to an invalid topic: no subscriber");
             return 0;
         }
-        self.send_outgoing(message.to_topic(topic))
+        Counters::add(&self.inner.counters.broadcasts, 1);
+        self.backplane()
+            .publish(self, topic, message.to_topic(topic))
     }
 
     /// Local subscribers of `topic` now.

@@ -5,7 +5,8 @@ mod common;
 
 use common::{poll_once, texts_of, RecordingTransport, StdTimer, StillTransport};
 use hub_core::{
-    ConfigError, ConnectOptions, Hub, HubConfig, Subscribed, TopicError, MAX_TOPIC_LEN,
+    Backplane, Broadcast, ConfigError, ConnectOptions, Hub, HubConfig, Subscribed, TopicError,
+    MAX_TOPIC_LEN,
 };
 use std::sync::{Arc, Mutex};
 
@@ -115,4 +116,31 @@ fn initial_topics_beyond_the_limit_are_refused_not_fatal() {
     let connection = hub.connect(StillTransport, StdTimer, options);
     assert_eq!(connection.client().topics(), ["a"]);
     assert!(connection.client().is_connected());
+}
+
+/// A backplane that knows nothing of topics: everything it gets, it delivers to everyone.
+struct Naive;
+
+impl Backplane for Naive {
+    fn broadcast(&self, hub: &Hub, mut message: Broadcast) -> usize {
+        hub.deliver_without_id(message.message(None))
+    }
+}
+
+#[test]
+fn a_custom_backplane_never_sends_a_topic_publish_to_everyone() {
+    let hub = Hub::new();
+    hub.set_backplane(Arc::new(Naive));
+    let connect = || hub.connect(StillTransport, StdTimer, ConnectOptions::default());
+    let (member, outsider) = (connect(), connect());
+    member.client().subscribe("room").unwrap();
+    assert_eq!(hub.publish("room", "for the room"), 1);
+    assert_eq!(member.client().queued(), 1);
+    assert_eq!(outsider.client().queued(), 0, "not subscribed: nothing");
+    assert_eq!(
+        hub.broadcast("everyone"),
+        2,
+        "broadcasts still reach everyone"
+    );
+    assert_eq!(outsider.client().queued(), 1);
 }

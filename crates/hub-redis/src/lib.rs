@@ -145,12 +145,6 @@ impl RedisBackplane {
 
 impl Backplane for RedisBackplane {
     fn broadcast(&self, hub: &Hub, message: Broadcast) -> usize {
-        if message.topic().is_some() {
-            // Not carried across the cluster yet: a topic publish reaches this node's
-            // subscribers only, without an id (an id of this node's own would collide with the
-            // cluster's). See the crate docs, "Topics".
-            return hub.deliver_local_without_id(message);
-        }
         // Up or not, through the publisher: it delivers here what Redis does not take, in
         // the order the broadcasts were made
         match self.outbox.try_send(message) {
@@ -164,6 +158,13 @@ impl Backplane for RedisBackplane {
                 hub.deliver_without_id(message.message(None))
             }
         }
+    }
+
+    fn publish(&self, hub: &Hub, topic: &str, message: Broadcast) -> usize {
+        // Not carried across the cluster yet: a topic publish reaches this node's subscribers
+        // only, without an id (an id of this node's own would collide with the cluster's).
+        // See the crate docs, "Topics".
+        hub.deliver_local_without_id(message.to_topic(topic))
     }
 
     fn stats(&self) -> Option<BackplaneStats> {
