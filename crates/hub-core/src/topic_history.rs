@@ -22,7 +22,7 @@
 //! A resume on a topic whose history was dropped, from an id older than the newest id ever
 //! dropped from any topic history, gets the `missed` notice: never a silent gap.
 
-use crate::history::{Missed, Replay};
+use crate::history::{Missed, Replay, MAX_ID};
 use crate::message::Message;
 use crate::topics::TopicIndex;
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -33,9 +33,13 @@ struct Ring {
     messages: VecDeque<(u64, Message)>,
     /// Messages up to this id may be gone.
     forgotten: u64,
-    /// When its last subscriber left (or it was published with none), if it has none now.
-    idle_since: Option<Instant>,
+    /// Its entry in [`TopicHistories::idle`]: when its last subscriber left (or it was
+    /// published with none), if it may have none now. At most one per ring.
+    idle: Option<IdleKey>,
 }
+
+/// When a topic became idle, and a sequence number that makes the key unique.
+type IdleKey = (Instant, u64);
 
 impl Ring {
     fn newest(&self) -> Option<u64> {
@@ -53,8 +57,12 @@ pub(crate) struct TopicHistories {
     rings: HashMap<Arc<str>, Ring>,
     /// Each topic by its newest id: the first is the least recently published.
     by_recency: BTreeMap<u64, Arc<str>>,
-    /// Topics that became idle, oldest first (entries may be stale: checked when due).
-    idle: VecDeque<(Instant, Arc<str>)>,
+    /// Topics that became idle, oldest first: one entry per ring at most (a ring that becomes
+    /// idle again replaces its entry; a dropped ring takes its entry with it), so this is
+    /// never longer than `rings`.
+    idle: BTreeMap<IdleKey, Arc<str>>,
+    /// The next [`IdleKey`] sequence number.
+    idle_seq: u64,
     /// The newest id dropped from any topic's history: a topic without a history knows
     /// nothing up to it.
     lost: u64,
@@ -69,7 +77,8 @@ impl TopicHistories {
             total: 0,
             rings: HashMap::new(),
             by_recency: BTreeMap::new(),
-            idle: VecDeque::new(),
+            idle: BTreeMap::new(),
+            idle_seq: 0,
             lost: 0,
         }
     }
@@ -95,7 +104,7 @@ impl TopicHistories {
         let ring = self.rings.entry(name.clone()).or_insert_with(|| Ring {
             messages: VecDeque::new(),
             forgotten: lost,
-            idle_since: None,
+            idle: None,
         });
         if let Some(previous) = ring.newest() {
             self.by_recency.remove(&previous);
@@ -108,12 +117,12 @@ impl TopicHistories {
         }
         ring.messages.push_back((id, message.clone()));
         self.total += 1;
-        if ring.idle_since.is_none() && index.members(topic).is_none() {
-            // published with nobody subscribed: idle from now on
-            ring.idle_since = Some(now);
-            self.idle.push_back((now, name.clone()));
-        }
+        let published_idle = ring.idle.is_none() && index.members(topic).is_none();
         self.by_recency.insert(id, name.clone());
+        if published_idle {
+            // published with nobody subscribed: idle from now on
+            self.mark_idle(&name, now);
+        }
         self.bound(&name);
     }
 
@@ -123,11 +132,22 @@ impl TopicHistories {
         while self.total > self.total_capacity {
             let oldest = self
                 .by_recency
-                .values()
-                .find(|topic| *topic != current)
-                .cloned();
+                .iter()
+                .find(|(_, topic)| *topic != current)
+                .map(|(newest, topic)| (*newest, topic.clone()));
             match oldest {
-                Some(topic) => self.drop_ring(&topic),
+                Some((newest, topic)) => {
+                    let ring_newest = self.rings.get(&topic).and_then(Ring::newest);
+                    if ring_newest != Some(newest) {
+                        // a stale key (its ring is gone, empty or newer): never retried
+                        self.by_recency.remove(&newest);
+                        if ring_newest.is_none() {
+                            self.drop_ring(&topic);
+                        }
+                        continue;
+                    }
+                    self.drop_ring(&topic);
+                }
                 None => {
                     let Some(ring) = self.rings.get_mut(current) else {
                         return;
@@ -148,6 +168,9 @@ impl TopicHistories {
                 self.by_recency.remove(&newest);
                 self.lost = self.lost.max(newest);
             }
+            if let Some(key) = ring.idle {
+                self.idle.remove(&key);
+            }
             self.total -= ring.messages.len();
         }
     }
@@ -158,39 +181,60 @@ impl TopicHistories {
             return;
         };
         let name = name.clone();
-        let now = Instant::now();
-        if let Some(ring) = self.rings.get_mut(topic) {
-            ring.idle_since = Some(now);
+        self.mark_idle(&name, Instant::now());
+    }
+
+    /// Starts `topic`'s idle time at `now`, replacing its pending idle entry if it has one.
+    fn mark_idle(&mut self, topic: &Arc<str>, now: Instant) {
+        let Some(ring) = self.rings.get_mut(topic) else {
+            return;
+        };
+        if let Some(previous) = ring.idle.take() {
+            self.idle.remove(&previous);
         }
-        self.idle.push_back((now, name));
+        let key = (now, self.idle_seq);
+        self.idle_seq = self.idle_seq.wrapping_add(1);
+        ring.idle = Some(key);
+        self.idle.insert(key, topic.clone());
+    }
+
+    /// Pending idle entries (at most one per topic history).
+    #[cfg(test)]
+    pub(crate) fn idle_len(&self) -> usize {
+        self.idle.len()
     }
 
     /// Drops the histories of topics idle for longer than the idle time.
     pub(crate) fn expire(&mut self, now: Instant, index: &TopicIndex) {
-        while let Some((since, topic)) = self.idle.front() {
-            let due = since
+        while let Some((&key, _)) = self.idle.first_key_value() {
+            let due = key
+                .0
                 .checked_add(self.idle_after)
                 .is_some_and(|due| due <= now);
             if !due {
                 return;
             }
-            let (since, topic) = (*since, topic.clone());
-            self.idle.pop_front();
-            let still_idle = self
-                .rings
-                .get(&topic)
-                .is_some_and(|ring| ring.idle_since == Some(since));
-            if still_idle && index.members(&topic).is_none() {
+            let Some((_, topic)) = self.idle.pop_first() else {
+                return;
+            };
+            if index.members(&topic).is_none() {
                 self.drop_ring(&topic);
+            } else if let Some(ring) = self.rings.get_mut(&topic) {
+                // subscribed again: not idle; its next departure starts a new idle time
+                ring.idle = None;
             }
         }
     }
 
     /// Messages lost for good below `before` (see [`crate::Hub::record_gap`]).
     pub(crate) fn gap_before(&mut self, before: u64) {
+        if before > MAX_ID {
+            return; // not an id this history could ever record
+        }
         let last_lost = before.saturating_sub(1);
         self.lost = self.lost.max(last_lost);
-        for ring in self.rings.values_mut() {
+        let mut emptied = Vec::new();
+        for (topic, ring) in &mut self.rings {
             if last_lost > ring.forgotten {
                 ring.forgotten = last_lost;
                 while ring
@@ -201,7 +245,16 @@ impl TopicHistories {
                     ring.messages.pop_front();
                     self.total -= 1;
                 }
+                if ring.messages.is_empty() {
+                    emptied.push(topic.clone());
+                }
             }
+        }
+        for topic in emptied {
+            // its newest id was below `before`: its by_recency key goes, then the ring
+            // (`lost` already covers every id it held)
+            self.by_recency.retain(|_, t| *t != topic);
+            self.drop_ring(&topic);
         }
     }
 
@@ -252,5 +305,79 @@ pub(crate) fn merge(replay: &mut Replay, more: Replay) {
     };
     if let Some(missed) = &mut replay.missed {
         missed.first_available = replay.messages.front().map(|(id, _)| *id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_topic_keeps_at_most_one_pending_idle_entry() {
+        let index = TopicIndex::default();
+        let mut topics = TopicHistories::new(10, 100, Duration::MAX);
+        topics.record("t", 1, &Message::text("x"), &index);
+        assert_eq!(topics.idle_len(), 1);
+        for _ in 0..100_000 {
+            // each unsubscribe of its last subscriber
+            topics.became_idle("t");
+        }
+        assert_eq!(
+            topics.idle_len(),
+            1,
+            "one pending entry, not one per departure"
+        );
+        topics.record("u", 2, &Message::text("y"), &index);
+        assert_eq!(topics.idle_len(), 2);
+        topics.drop_ring("t");
+        assert_eq!(
+            topics.idle_len(),
+            1,
+            "a dropped ring takes its entry with it"
+        );
+    }
+
+    #[test]
+    fn a_gap_that_empties_a_ring_drops_it_and_the_bound_still_terminates() {
+        let index = TopicIndex::default();
+        let mut topics = TopicHistories::new(10, 3, Duration::MAX);
+        topics.record("old", 1, &Message::text("a"), &index);
+        topics.record("new", 5, &Message::text("b"), &index);
+        topics.gap_before(3);
+        assert_eq!(topics.size(), (1, 1), "the emptied ring is dropped");
+        assert_eq!(topics.by_recency.len(), 1, "and its recency entry with it");
+        assert_eq!(topics.idle_len(), 1);
+        // past the bound: must drop "new" (never spin on a stale entry)
+        for id in 6..9 {
+            topics.record("third", id, &Message::text("c"), &index);
+        }
+        assert_eq!(topics.size(), (1, 3));
+        assert!(
+            topics.since("old", 0).missed.is_some(),
+            "never a silent gap"
+        );
+    }
+
+    #[test]
+    fn the_bound_skips_a_stale_recency_key_instead_of_retrying_it() {
+        let index = TopicIndex::default();
+        let mut topics = TopicHistories::new(10, 1, Duration::MAX);
+        topics.record("a", 1, &Message::text("a"), &index);
+        // a key whose ring is gone (what an inconsistent gap used to leave behind)
+        topics.by_recency.insert(0, Arc::from("gone"));
+        topics.record("b", 2, &Message::text("b"), &index);
+        assert_eq!(topics.size(), (1, 1));
+        assert_eq!(topics.by_recency.len(), 1);
+    }
+
+    #[test]
+    fn a_gap_beyond_the_largest_id_is_ignored() {
+        let index = TopicIndex::default();
+        let mut topics = TopicHistories::new(10, 100, Duration::MAX);
+        topics.record("t", 1, &Message::text("a"), &index);
+        topics.gap_before(MAX_ID + 2);
+        assert_eq!(topics.size(), (1, 1));
+        assert!(topics.since("t", 1).missed.is_none());
+        assert!(topics.since("other", 1).missed.is_none());
     }
 }
