@@ -77,12 +77,18 @@ impl HubInner {
             }
             removed
         };
+        // Leaves all its topics at once, wherever the departure came from; even when it was
+        // no longer in the registry (a shutdown drained it), it may still be in the index.
+        let emptied = self.topics_mut().leave_all(id);
+        self.became_idle(&emptied);
         if removed {
-            // leaves all its topics at once, wherever the departure came from
-            let emptied = self.topics_mut().leave_all(id);
-            self.became_idle(&emptied);
             self.changed.notify();
         }
+    }
+
+    /// Whether [`Hub::shutdown`] was called.
+    pub(crate) fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::SeqCst)
     }
 
     /// Counts one departure: called once per client, by whoever moved it from open to closed.
@@ -503,19 +509,28 @@ impl Hub {
     /// and is closed with 1001 Going Away after its queue is flushed (each flush bounded by
     /// [`HubConfig::shutdown_timeout`]). Await [`Hub::closed`] for the connections to end.
     pub fn shutdown(&self) {
-        let drained: Vec<Arc<Shared>> = {
-            let mut registry = self
-                .inner
-                .registry
-                .write()
-                .unwrap_or_else(PoisonError::into_inner);
-            self.inner.shutting_down.store(true, Ordering::SeqCst);
-            let all = registry.drain().map(|(_, shared)| shared).collect();
-            self.inner.count.store(0, Ordering::SeqCst);
-            self.inner.topics_mut().clear();
-            all
-        };
-        for shared in &drained {
+        let drained = self.drain_for_shutdown();
+        self.close_drained(&drained);
+    }
+
+    /// Shutdown's first half: marks the hub shutting down and empties the registry and the
+    /// topic index (a subscribe from now on is refused under the topic lock).
+    pub(crate) fn drain_for_shutdown(&self) -> Vec<Arc<Shared>> {
+        let mut registry = self
+            .inner
+            .registry
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        self.inner.shutting_down.store(true, Ordering::SeqCst);
+        let all = registry.drain().map(|(_, shared)| shared).collect();
+        self.inner.count.store(0, Ordering::SeqCst);
+        self.inner.topics_mut().clear();
+        all
+    }
+
+    /// Shutdown's second half: closes the drained clients.
+    pub(crate) fn close_drained(&self, drained: &[Arc<Shared>]) {
+        for shared in drained {
             // counted as a shutdown departure unless the client left some other way first
             shared.request_close(shutdown_request());
         }
@@ -525,7 +540,7 @@ impl Hub {
 
     /// Whether [`Hub::shutdown`] was called.
     pub fn is_shutting_down(&self) -> bool {
-        self.inner.shutting_down.load(Ordering::SeqCst)
+        self.inner.is_shutting_down()
     }
 
     /// Connection drivers still running (registered clients plus connections still closing).

@@ -76,7 +76,7 @@ pub enum TopicError {
         /// The limit.
         limit: usize,
     },
-    /// The client has left the hub.
+    /// The client has left the hub (or the hub is shutting down).
     #[error("the client has left the hub")]
     ClientGone,
 }
@@ -269,14 +269,17 @@ impl Client {
     /// # Errors
     /// An invalid name ([`validate_topic`]), [`TopicError::TooManyTopics`] when the client
     /// already has [`HubConfig::max_topics_per_client`](crate::HubConfig::max_topics_per_client)
-    /// topics, or [`TopicError::ClientGone`]. Nothing changed.
+    /// topics, or [`TopicError::ClientGone`] (also once the hub is shutting down). Nothing
+    /// changed.
     pub fn subscribe(&self, topic: &str) -> Result<Subscribed, TopicError> {
         validate_topic(topic)?;
         let hub = self.shared.hub.upgrade().ok_or(TopicError::ClientGone)?;
         let mut index = hub.topics_mut();
         // Checked under the topic lock: a client that leaves is marked closed before it is
-        // taken out of the index, so it is either refused here or taken out afterwards.
-        if self.shared.lock().closed {
+        // taken out of the index, so it is either refused here or taken out afterwards; and a
+        // shutdown marks the hub before it clears the index, so a subscribe is either cleared
+        // with it or refused here.
+        if hub.is_shutting_down() || self.shared.lock().closed {
             return Err(TopicError::ClientGone);
         }
         index.join(&self.shared, topic, hub.config.max_topics_per_client)
@@ -320,7 +323,7 @@ impl Client {
         }
         let subscribed = {
             let mut index = hub.topics_mut();
-            if self.shared.lock().closed {
+            if hub.is_shutting_down() || self.shared.lock().closed {
                 return Err(TopicError::ClientGone);
             }
             index.join(&self.shared, topic, hub.config.max_topics_per_client)?
@@ -439,5 +442,66 @@ impl Hub {
     /// Topics with at least one local subscriber.
     pub fn topic_count(&self) -> usize {
         self.inner.topics().len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::options::ClientKind;
+    use crate::stats::DisconnectReason;
+    use std::sync::atomic::AtomicU64;
+
+    /// A client registered as `Hub::connect` does, without a transport.
+    fn registered(hub: &Hub, id: u64) -> Client {
+        let shared = Arc::new(Shared {
+            id: ClientId(id),
+            hub: Arc::downgrade(&hub.inner),
+            queue: std::sync::Mutex::default(),
+            waker: Default::default(),
+            capacity: 8,
+            data: None,
+            kind: ClientKind::WebSocket,
+            resume_after: AtomicU64::new(0),
+        });
+        hub.inner
+            .registry
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(shared.id, shared.clone());
+        Client { shared }
+    }
+
+    #[test]
+    fn a_subscribe_between_shutdowns_drain_and_close_is_refused_and_leaks_nothing() {
+        let hub = Hub::with_config(crate::HubConfig::default().history(10))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let client = registered(&hub, 1);
+        let drained = hub.drain_for_shutdown();
+        assert_eq!(client.subscribe("t"), Err(TopicError::ClientGone));
+        assert_eq!(
+            client.subscribe_from("t", 0).err(),
+            Some(TopicError::ClientGone)
+        );
+        hub.close_drained(&drained);
+        client.shared.leave(DisconnectReason::Shutdown);
+        assert_eq!(hub.topic_count(), 0);
+        assert!(client.topics().is_empty());
+    }
+
+    #[test]
+    fn unregister_takes_a_client_out_of_the_index_even_when_no_longer_registered() {
+        let hub = Hub::new();
+        let client = registered(&hub, 1);
+        assert_eq!(client.subscribe("t"), Ok(Subscribed::Joined));
+        // as a shutdown's drain does: out of the registry, still in the index
+        hub.inner
+            .registry
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+        hub.inner.unregister(client.shared.id);
+        assert_eq!(hub.topic_count(), 0);
+        assert!(client.topics().is_empty());
     }
 }
