@@ -419,8 +419,19 @@ impl Hub {
             last_event_id,
             liveness,
             kind,
-            topics,
+            mut topics,
+            ..
         } = options;
+        let limit = self.inner.config.max_topics_per_client;
+        if topics.len() > limit {
+            // capped before any lock: one line for all the refused ones
+            tracing::warn!(
+                given = topics.len(),
+                limit,
+                "initial topics beyond the per-client limit refused"
+            );
+            topics.truncate(limit);
+        }
         let id = ClientId(self.inner.next_id.fetch_add(1, Ordering::Relaxed));
         let shared = Arc::new(Shared {
             id,
@@ -451,14 +462,14 @@ impl Hub {
                 .history
                 .as_ref()
                 .map(|h| h.lock().unwrap_or_else(PoisonError::into_inner));
-            let topic_history = self.inner.topic_history();
             if let (Some(history), Some(last)) = (&history, last_event_id) {
                 replay = history.since(last);
-                if let Some(topic_history) = &topic_history {
-                    // one id sequence per hub: the replay is the merge of the broadcasts' and
-                    // the topics' histories after `last`
-                    for topic in &topics {
-                        topic_history::merge(&mut replay, topic_history.since(topic, last));
+                if !topics.is_empty() {
+                    if let Some(topic_history) = self.inner.topic_history() {
+                        // one id sequence per hub: the replay is the merge of the broadcasts'
+                        // and the topics' histories after `last`
+                        let more = topics.iter().map(|topic| topic_history.since(topic, last));
+                        topic_history::merge_all(&mut replay, more.collect::<Vec<_>>());
                     }
                 }
                 if last > history.newest() && self.backplane().may_arrive(last) {
@@ -479,12 +490,10 @@ impl Hub {
                 self.inner.count.store(registry.len(), Ordering::SeqCst);
                 if !topics.is_empty() {
                     // under the registry's lock: subscribed from the moment it is connected
-                    let limit = self.inner.config.max_topics_per_client;
                     let mut index = self.inner.topics_mut();
                     for topic in &topics {
-                        if let Err(error) = index.join(&shared, topic, limit) {
-                            tracing::warn!(client = %id, topic = &**topic, %error, "initial topic refused");
-                        }
+                        // a new client with at most `limit` distinct valid topics: never refused
+                        let _ = index.join(&shared, topic, limit);
                     }
                 }
                 // counted before anyone can see it leave: total >= departures at all times

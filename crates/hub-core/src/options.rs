@@ -3,6 +3,7 @@
 use crate::handshake::RequestHead;
 use crate::topics::{validate_topic, TopicError};
 use std::any::Any;
+use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -46,6 +47,8 @@ pub struct ConnectOptions {
     /// Topics the client is subscribed to from the moment it is connected, validated by
     /// [`Self::topics`].
     pub(crate) topics: Vec<Arc<str>>,
+    /// The same topics, for deduplicating in constant time.
+    topic_set: HashSet<Arc<str>>,
 }
 
 impl Default for ConnectOptions {
@@ -56,6 +59,7 @@ impl Default for ConnectOptions {
             liveness: Liveness::PingPong,
             kind: ClientKind::WebSocket,
             topics: Vec::new(),
+            topic_set: HashSet::new(),
         }
     }
 }
@@ -98,7 +102,9 @@ impl ConnectOptions {
     }
 
     /// Adds topics the connection is subscribed to from the moment it is registered (under
-    /// the same lock: no message published after the connection exists is missed).
+    /// the same lock: no message published after the connection exists is missed). Only the
+    /// first [`HubConfig::max_topics_per_client`](crate::HubConfig::max_topics_per_client)
+    /// are subscribed (and resumed); the rest are refused, with one warning.
     ///
     /// ```
     /// use hub_core::{ConnectOptions, TopicError};
@@ -119,8 +125,10 @@ impl ConnectOptions {
         for topic in topics {
             let topic = topic.as_ref();
             validate_topic(topic)?;
-            if !self.topics.iter().any(|t| &**t == topic) {
-                self.topics.push(Arc::from(topic));
+            if !self.topic_set.contains(topic) {
+                let topic: Arc<str> = Arc::from(topic);
+                self.topic_set.insert(topic.clone());
+                self.topics.push(topic);
             }
         }
         Ok(self)

@@ -282,29 +282,32 @@ impl TopicHistories {
     }
 }
 
-/// Merges `more` into `replay`, by id; the first `missed` wins, with the oldest id
-/// available over both.
-pub(crate) fn merge(replay: &mut Replay, more: Replay) {
-    if more.messages.is_empty() && more.missed.is_none() {
-        return;
-    }
+/// Merges every replay of `more` into `replay`, by id, sorting once.
+pub(crate) fn merge_all(replay: &mut Replay, more: impl IntoIterator<Item = Replay>) {
     let mut all: Vec<(u64, Message)> = std::mem::take(&mut replay.messages).into();
-    all.extend(more.messages);
-    all.sort_by_key(|(id, _)| *id);
-    all.dedup_by_key(|(id, _)| *id);
+    let mut missed = replay.missed.take();
+    let mut merged = false;
+    for more in more {
+        merged |= !more.messages.is_empty() || more.missed.is_some();
+        all.extend(more.messages);
+        missed = merge_missed(missed, more.missed);
+    }
+    if merged {
+        all.sort_by_key(|(id, _)| *id);
+        all.dedup_by_key(|(id, _)| *id);
+    }
     replay.messages = all.into();
-    replay.missed = match (replay.missed, more.missed) {
-        (None, m) | (m, None) => m,
-        (Some(a), Some(b)) => Some(Missed {
-            last_event_id: a.last_event_id,
-            first_available: match (a.first_available, b.first_available) {
-                (Some(x), Some(y)) => Some(x.min(y)),
-                (x, y) => x.or(y),
-            },
-        }),
-    };
-    if let Some(missed) = &mut replay.missed {
+    replay.missed = missed;
+    if let Some(missed) = replay.missed.as_mut().filter(|_| merged) {
         missed.first_available = replay.messages.front().map(|(id, _)| *id);
+    }
+}
+
+/// The first `missed` wins (its first available id is set by the caller).
+fn merge_missed(a: Option<Missed>, b: Option<Missed>) -> Option<Missed> {
+    match (a, b) {
+        (None, m) | (m, None) => m,
+        (Some(a), Some(_)) => Some(a),
     }
 }
 

@@ -227,3 +227,25 @@ fn the_total_kept_is_bounded_dropping_the_least_recently_published_first() {
         Err(hub_core::ConfigError::Zero("topic_history_total"))
     );
 }
+
+#[test]
+fn initial_topics_beyond_the_limit_are_neither_subscribed_nor_replayed() {
+    let config = HubConfig::default().history(10).max_topics_per_client(1);
+    let hub = Hub::with_config(config).unwrap();
+    hub.publish("a", "a1");
+    hub.publish("b", "b1");
+    hub.publish("a", "a2");
+    let options = ConnectOptions::websocket()
+        .topics(["a", "b", "a"])
+        .unwrap()
+        .last_event_id(Some(0));
+    let (mut conn, written) = connect(&hub, options);
+    assert_eq!(conn.client().topics(), ["a"]);
+    let (missed, messages) = drain(&mut conn, &written);
+    assert_eq!(missed, None);
+    assert_eq!(
+        messages,
+        [(1, "a1".to_owned()), (3, "a2".to_owned())],
+        "b's history is not replayed: the client is not subscribed to it"
+    );
+}
