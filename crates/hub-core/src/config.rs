@@ -29,7 +29,7 @@ pub enum ConfigError {
 ///
 /// The setters take any value; [`HubConfig::validate`] checks the whole, and
 /// [`Hub::with_config`](crate::Hub::with_config) refuses a configuration it rejects:
-/// `queue_capacity`, `max_message_size`, `max_topics_per_client`, `topic_history_total`, `ping_interval`, `pong_wait` and `write_wait` must not
+/// `queue_capacity`, `max_message_size`, `max_topics_per_client`, `topic_history_total`, `topic_history_bytes`, `ping_interval`, `pong_wait` and `write_wait` must not
 /// be zero, and `ping_interval` must be shorter than `pong_wait`. `shutdown_timeout` may be
 /// zero (close at once, without flushing). Durations too long to add to a clock reading
 /// (`Duration::MAX`, say) mean "never": the deadline is simply not armed.
@@ -85,6 +85,11 @@ pub struct HubConfig {
     /// it the least recently published topic's history is dropped first. At least 1.
     /// Default: 100,000.
     pub topic_history_total: usize,
+    /// With a [`Self::history`], the most payload bytes kept across all topics' histories;
+    /// past it, as past [`Self::topic_history_total`], the least recently published topic's
+    /// history is dropped first (and a single message larger than this is not kept). At
+    /// least 1. Default: 64 MiB.
+    pub topic_history_bytes: usize,
     /// With a [`Self::history`], how long a topic's history outlives its last subscriber
     /// (dropped lazily, on a later publish, subscribe or connect: no timer). Default: 5 min.
     pub topic_idle: Duration,
@@ -104,6 +109,7 @@ impl Default for HubConfig {
             max_topics_per_client: 1024,
             topic_history: None,
             topic_history_total: 100_000,
+            topic_history_bytes: 64 * 1024 * 1024,
             topic_idle: Duration::from_secs(300),
         }
     }
@@ -170,6 +176,12 @@ impl HubConfig {
         self
     }
 
+    /// Set [`Self::topic_history_bytes`].
+    pub fn topic_history_bytes(mut self, bytes: usize) -> Self {
+        self.topic_history_bytes = bytes;
+        self
+    }
+
     /// Set [`Self::topic_idle`].
     pub fn topic_idle(mut self, idle: Duration) -> Self {
         self.topic_idle = idle;
@@ -216,6 +228,9 @@ impl HubConfig {
         }
         if self.topic_history_total == 0 {
             return Err(ConfigError::Zero("topic_history_total"));
+        }
+        if self.topic_history_bytes == 0 {
+            return Err(ConfigError::Zero("topic_history_bytes"));
         }
         for (name, value) in [
             ("ping_interval", self.ping_interval),

@@ -216,6 +216,7 @@ impl Hub {
             Mutex::new(TopicHistories::new(
                 config.topic_history.unwrap_or(config.history),
                 config.topic_history_total,
+                config.topic_history_bytes,
                 config.topic_idle,
             ))
         });

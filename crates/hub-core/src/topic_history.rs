@@ -14,8 +14,9 @@
 //! messages, with its own watermark of forgotten ids (as the broadcast history has): a resume
 //! from an id older than what the topic still holds gets the `missed` notice. The messages
 //! kept across all topics are bounded by
-//! [`HubConfig::topic_history_total`](crate::HubConfig::topic_history_total): past it, the
-//! history of the least recently published topic is dropped first. The history of a topic
+//! [`HubConfig::topic_history_total`](crate::HubConfig::topic_history_total) messages and
+//! [`HubConfig::topic_history_bytes`](crate::HubConfig::topic_history_bytes) payload bytes:
+//! past either, the history of the least recently published topic is dropped first. The history of a topic
 //! with no subscriber is dropped once it has had none for
 //! [`HubConfig::topic_idle`](crate::HubConfig::topic_idle); lazily, on a later publish,
 //! subscribe or connect (there is no timer, and an idle topic costs nothing until then).
@@ -52,8 +53,11 @@ impl Ring {
 pub(crate) struct TopicHistories {
     capacity: usize,
     total_capacity: usize,
+    bytes_capacity: usize,
     idle_after: Duration,
     total: usize,
+    /// Payload bytes kept across all topics.
+    bytes: usize,
     rings: HashMap<Arc<str>, Ring>,
     /// Each topic by its newest id: the first is the least recently published.
     by_recency: BTreeMap<u64, Arc<str>>,
@@ -69,12 +73,19 @@ pub(crate) struct TopicHistories {
 }
 
 impl TopicHistories {
-    pub(crate) fn new(capacity: usize, total_capacity: usize, idle_after: Duration) -> Self {
+    pub(crate) fn new(
+        capacity: usize,
+        total_capacity: usize,
+        bytes_capacity: usize,
+        idle_after: Duration,
+    ) -> Self {
         Self {
             capacity,
             total_capacity,
+            bytes_capacity,
             idle_after,
             total: 0,
+            bytes: 0,
             rings: HashMap::new(),
             by_recency: BTreeMap::new(),
             idle: BTreeMap::new(),
@@ -110,13 +121,15 @@ impl TopicHistories {
             self.by_recency.remove(&previous);
         }
         if ring.messages.len() == self.capacity {
-            if let Some((evicted, _)) = ring.messages.pop_front() {
+            if let Some((evicted, old)) = ring.messages.pop_front() {
                 ring.forgotten = evicted;
                 self.total -= 1;
+                self.bytes -= old.len();
             }
         }
         ring.messages.push_back((id, message.clone()));
         self.total += 1;
+        self.bytes += message.len();
         let published_idle = ring.idle.is_none() && index.members(topic).is_none();
         self.by_recency.insert(id, name.clone());
         if published_idle {
@@ -126,10 +139,11 @@ impl TopicHistories {
         self.bound(&name);
     }
 
-    /// Keeps the total under its bound: drops the least recently published topics' histories
-    /// (never `current`'s, which loses its oldest messages instead if it alone is too big).
+    /// Keeps the totals (messages and bytes) under their bounds: drops the least recently
+    /// published topics' histories (never `current`'s, which loses its oldest messages instead
+    /// if it alone is too big, and is dropped if its one message is).
     fn bound(&mut self, current: &Arc<str>) {
-        while self.total > self.total_capacity {
+        while self.total > self.total_capacity || self.bytes > self.bytes_capacity {
             let oldest = self
                 .by_recency
                 .iter()
@@ -152,11 +166,17 @@ impl TopicHistories {
                     let Some(ring) = self.rings.get_mut(current) else {
                         return;
                     };
-                    let Some((evicted, _)) = ring.messages.pop_front() else {
+                    if ring.messages.len() <= 1 {
+                        // its one message alone is over the bound: not kept
+                        self.drop_ring(current);
+                        return;
+                    }
+                    let Some((evicted, old)) = ring.messages.pop_front() else {
                         return;
                     };
                     ring.forgotten = evicted;
                     self.total -= 1;
+                    self.bytes -= old.len();
                 }
             }
         }
@@ -172,6 +192,7 @@ impl TopicHistories {
                 self.idle.remove(&key);
             }
             self.total -= ring.messages.len();
+            self.bytes -= ring.messages.iter().map(|(_, m)| m.len()).sum::<usize>();
         }
     }
 
@@ -242,8 +263,10 @@ impl TopicHistories {
                     .front()
                     .is_some_and(|(id, _)| *id <= last_lost)
                 {
-                    ring.messages.pop_front();
-                    self.total -= 1;
+                    if let Some((_, old)) = ring.messages.pop_front() {
+                        self.total -= 1;
+                        self.bytes -= old.len();
+                    }
                 }
                 if ring.messages.is_empty() {
                     emptied.push(topic.clone());
@@ -318,7 +341,7 @@ mod tests {
     #[test]
     fn a_topic_keeps_at_most_one_pending_idle_entry() {
         let index = TopicIndex::default();
-        let mut topics = TopicHistories::new(10, 100, Duration::MAX);
+        let mut topics = TopicHistories::new(10, 100, usize::MAX, Duration::MAX);
         topics.record("t", 1, &Message::text("x"), &index);
         assert_eq!(topics.idle_len(), 1);
         for _ in 0..100_000 {
@@ -343,7 +366,7 @@ mod tests {
     #[test]
     fn a_gap_that_empties_a_ring_drops_it_and_the_bound_still_terminates() {
         let index = TopicIndex::default();
-        let mut topics = TopicHistories::new(10, 3, Duration::MAX);
+        let mut topics = TopicHistories::new(10, 3, usize::MAX, Duration::MAX);
         topics.record("old", 1, &Message::text("a"), &index);
         topics.record("new", 5, &Message::text("b"), &index);
         topics.gap_before(3);
@@ -364,7 +387,7 @@ mod tests {
     #[test]
     fn the_bound_skips_a_stale_recency_key_instead_of_retrying_it() {
         let index = TopicIndex::default();
-        let mut topics = TopicHistories::new(10, 1, Duration::MAX);
+        let mut topics = TopicHistories::new(10, 1, usize::MAX, Duration::MAX);
         topics.record("a", 1, &Message::text("a"), &index);
         // a key whose ring is gone (what an inconsistent gap used to leave behind)
         topics.by_recency.insert(0, Arc::from("gone"));
@@ -374,9 +397,36 @@ mod tests {
     }
 
     #[test]
+    fn the_byte_bound_drops_the_least_recently_published_topics_first() {
+        let index = TopicIndex::default();
+        let mut topics = TopicHistories::new(10, 100, 25, Duration::MAX);
+        let ten = Message::text("0123456789");
+        topics.record("a", 1, &ten, &index);
+        topics.record("b", 2, &ten, &index);
+        assert_eq!((topics.size(), topics.bytes), ((2, 2), 20));
+        topics.record("c", 3, &ten, &index);
+        assert_eq!((topics.size(), topics.bytes), ((2, 2), 20), "a dropped");
+        assert!(topics.since("a", 0).missed.is_some());
+        topics.record("c", 4, &Message::text("x".repeat(20)), &index);
+        assert_eq!(
+            (topics.size(), topics.bytes),
+            ((1, 1), 20),
+            "b, then c's oldest"
+        );
+        topics.record("d", 5, &Message::text("y".repeat(30)), &index);
+        assert_eq!(
+            (topics.size(), topics.bytes),
+            ((0, 0), 0),
+            "too big alone: not kept"
+        );
+        assert!(topics.by_recency.is_empty() && topics.idle_len() == 0);
+        assert!(topics.since("d", 4).missed.is_some(), "never a silent gap");
+    }
+
+    #[test]
     fn a_gap_beyond_the_largest_id_is_ignored() {
         let index = TopicIndex::default();
-        let mut topics = TopicHistories::new(10, 100, Duration::MAX);
+        let mut topics = TopicHistories::new(10, 100, usize::MAX, Duration::MAX);
         topics.record("t", 1, &Message::text("a"), &index);
         topics.gap_before(MAX_ID + 2);
         assert_eq!(topics.size(), (1, 1));

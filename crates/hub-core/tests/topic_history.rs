@@ -249,3 +249,23 @@ fn initial_topics_beyond_the_limit_are_neither_subscribed_nor_replayed() {
         "b's history is not replayed: the client is not subscribed to it"
     );
 }
+
+#[test]
+fn topic_histories_are_bounded_in_bytes_too() {
+    let config = HubConfig::default().history(10).topic_history_bytes(25);
+    assert_eq!(HubConfig::default().topic_history_bytes, 64 * 1024 * 1024);
+    let hub = Hub::with_config(config).unwrap();
+    hub.publish("a", "0123456789");
+    hub.publish("b", "0123456789");
+    assert_eq!(hub.topic_history_size(), (2, 2));
+    hub.publish("c", "0123456789");
+    assert_eq!(
+        hub.topic_history_size(),
+        (2, 2),
+        "a, least recently published, dropped"
+    );
+    assert_eq!(
+        HubConfig::default().topic_history_bytes(0).validate(),
+        Err(hub_core::ConfigError::Zero("topic_history_bytes"))
+    );
+}
