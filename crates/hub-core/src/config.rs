@@ -91,7 +91,8 @@ pub struct HubConfig {
     /// least 1. Default: 64 MiB.
     pub topic_history_bytes: usize,
     /// With a [`Self::history`], how long a topic's history outlives its last subscriber
-    /// (dropped lazily, on a later publish, subscribe or connect: no timer). Default: 5 min.
+    /// (dropped lazily, on a later publish, [`Client::subscribe_from`](crate::Client::subscribe_from)
+    /// or connect with a `Last-Event-ID` and initial topics: no timer). Default: 5 min.
     pub topic_idle: Duration,
 }
 

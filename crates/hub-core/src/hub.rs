@@ -466,7 +466,10 @@ impl Hub {
             if let (Some(history), Some(last)) = (&history, last_event_id) {
                 replay = history.since(last);
                 if !topics.is_empty() {
-                    if let Some(topic_history) = self.inner.topic_history() {
+                    if let Some(mut topic_history) = self.inner.topic_history() {
+                        // as a resume by subscribe_from does: an idle topic past its time
+                        // has no history to give
+                        topic_history.expire(std::time::Instant::now(), &self.inner.topics());
                         // one id sequence per hub: the replay is the merge of the broadcasts'
                         // and the topics' histories after `last`
                         let more = topics.iter().map(|topic| topic_history.since(topic, last));

@@ -18,10 +18,17 @@
 //! [`HubConfig::topic_history_bytes`](crate::HubConfig::topic_history_bytes) payload bytes:
 //! past either, the history of the least recently published topic is dropped first. The history of a topic
 //! with no subscriber is dropped once it has had none for
-//! [`HubConfig::topic_idle`](crate::HubConfig::topic_idle); lazily, on a later publish,
-//! subscribe or connect (there is no timer, and an idle topic costs nothing until then).
-//! A resume on a topic whose history was dropped, from an id older than the newest id ever
-//! dropped from any topic history, gets the `missed` notice: never a silent gap.
+//! [`HubConfig::topic_idle`](crate::HubConfig::topic_idle); lazily, on a later publish, a
+//! resume by [`Client::subscribe_from`](crate::Client::subscribe_from), or a connect with a
+//! `Last-Event-ID` and initial topics (there is no timer, and an idle topic costs nothing
+//! until then; a plain subscribe does not check).
+//!
+//! # Resuming a topic whose history was dropped
+//! A topic without a history does not know which ids were its own, so one watermark serves
+//! them all: the newest id ever dropped from *any* topic's history (by the bounds, the idle
+//! time or a gap). A resume of such a topic from an id older than that watermark gets the
+//! `missed` notice conservatively — even when none of the dropped messages was this topic's.
+//! It may be told it missed something it did not; it is never left with a silent gap.
 
 use crate::history::{Missed, Replay, MAX_ID};
 use crate::message::Message;

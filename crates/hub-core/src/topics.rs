@@ -102,6 +102,12 @@ pub struct Resumed {
     pub replayed: usize,
     /// Set when the topic's history no longer reaches back to the id: messages were lost
     /// (tell the client; a WebSocket has no `missed` frame of its own).
+    ///
+    /// Conservative for a topic whose history was dropped: such a topic no longer knows
+    /// which ids were its own, so one watermark serves all of them, the newest id ever
+    /// dropped from any topic's history. A resume from an id below it is told it missed
+    /// messages even if none of the dropped ones was this topic's: possibly a false alarm,
+    /// never a silent gap. The same holds for a stream's `missed` notice on connect.
     pub missed: Option<Missed>,
 }
 
@@ -292,6 +298,17 @@ impl Client {
     ///
     /// The replay goes through the client's bounded queue: one longer than the queue evicts
     /// the client, as any send would.
+    ///
+    /// Meant for WebSocket clients (the application puts the ids in its payloads). The replay
+    /// is queued *after* whatever the connection already got, so its ids may be lower than
+    /// ids it has already been sent: on an SSE stream, whose `Last-Event-ID` must only go
+    /// forward, that would rewind the client's resume point. An SSE stream gets its topics,
+    /// and their replay in id order, when it is created
+    /// ([`ConnectOptions::topics`](crate::ConnectOptions::topics) with
+    /// [`ConnectOptions::last_event_id`](crate::ConnectOptions::last_event_id)).
+    ///
+    /// A topic whose history was dropped (idle, over the bounds, or after a gap) reports
+    /// [`Resumed::missed`] conservatively: see there.
     ///
     /// # Errors
     /// As [`Client::subscribe`].

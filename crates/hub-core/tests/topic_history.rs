@@ -269,3 +269,26 @@ fn topic_histories_are_bounded_in_bytes_too() {
         Err(hub_core::ConfigError::Zero("topic_history_bytes"))
     );
 }
+
+#[test]
+fn a_connect_that_resumes_topics_expires_idle_histories_first() {
+    let config = HubConfig::default().history(10).topic_idle(Duration::ZERO);
+    let hub = Hub::with_config(config).unwrap();
+    hub.publish("t", "t1"); // nobody subscribed: idle from now, and due at once
+    let options = ConnectOptions::websocket()
+        .topics(["t"])
+        .unwrap()
+        .last_event_id(Some(0));
+    let (mut conn, written) = connect(&hub, options);
+    let (missed, messages) = drain(&mut conn, &written);
+    assert!(
+        messages.is_empty(),
+        "the idle history is gone: {messages:?}"
+    );
+    assert_eq!(
+        missed.map(|m| m.last_event_id),
+        Some(0),
+        "and the resume says so"
+    );
+    assert_eq!(hub.topic_history_size(), (0, 0));
+}
