@@ -114,6 +114,11 @@ impl Keepalive {
         }
     }
 
+    /// Whether writes are pending on a socket that has not taken them all.
+    pub(crate) fn write_blocked(&self) -> bool {
+        self.write_blocked_since.is_some()
+    }
+
     /// Everything written so far reached the socket.
     pub(crate) fn on_write_done(&mut self) {
         self.write_blocked_since = None;

@@ -17,6 +17,8 @@ const GUARD: Duration = Duration::from_secs(20);
 struct Example {
     child: Child,
     addr: SocketAddr,
+    /// What it logged up to its address.
+    log: String,
 }
 
 impl Drop for Example {
@@ -56,6 +58,7 @@ fn start_command(mut command: Command) -> Example {
     let mut example = Example {
         child,
         addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+        log: String::new(),
     };
     let (tx, rx) = mpsc::channel::<String>();
     for pipe in pipes {
@@ -70,6 +73,8 @@ fn start_command(mut command: Command) -> Example {
         let line = rx
             .recv_timeout(GUARD)
             .expect("the example did not log its address");
+        example.log.push_str(&line);
+        example.log.push('\n');
         if let Some(rest) = line.split("listening on http://").nth(1) {
             example.addr = rest.trim_end_matches('/').parse().unwrap();
             return example;
@@ -203,33 +208,8 @@ fn the_redis_password_never_reaches_the_log() {
             format!("redis://user:{secret}@127.0.0.1:{port}/0"),
         )
         .env("RUST_LOG", "debug");
-    let mut child = command.spawn().unwrap();
-    let pipes = [
-        Box::new(child.stdout.take().unwrap()) as Box<dyn Read + Send>,
-        Box::new(child.stderr.take().unwrap()),
-    ];
-    let (tx, rx) = mpsc::channel::<String>();
-    for pipe in pipes {
-        let tx = tx.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-    }
-    let mut log = String::new();
-    while !log.contains("listening on") {
-        match rx.recv_timeout(GUARD) {
-            Ok(line) => log.push_str(&format!("{line}\n")),
-            Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("the example never listened: {log}");
-            }
-        }
-    }
-    let _ = child.kill();
-    let _ = child.wait();
+    let example = start_command(command);
+    let log = &example.log;
     assert!(log.contains("not reachable yet"), "{log}");
     assert!(log.contains("user:***@127.0.0.1"), "{log}");
     assert!(!log.contains(secret), "the password is in the log:\n{log}");

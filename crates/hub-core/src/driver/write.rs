@@ -157,7 +157,11 @@ impl<T: Transport, R: Timer> Connection<T, R> {
     }
 
     /// Whether the socket took bytes since the last look; if so, a stall is timed from `now`.
+    /// Only asked while a stall is timed: the common, unblocked write pays nothing for it.
     pub(super) fn check_progress(&mut self, now: Instant) -> bool {
+        if !self.keepalive.write_blocked() {
+            return false;
+        }
         let written = self.transport.bytes_written();
         if written > self.written {
             self.written = written;
