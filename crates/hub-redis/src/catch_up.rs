@@ -1,0 +1,291 @@
+//! Catching up from a stream after a (re)subscription: what a line missed while its channel
+//! was not delivering, read after the subscription took effect (so nothing falls between the
+//! read and the live messages), delivered before anything newer.
+
+use crate::line::{Ctx, From, Line};
+use crate::stats::Counters;
+use crate::subscribe::{channel_of, push_id, Subscriber, Topic};
+use hub_core::BackplaneState;
+use redis::aio::ConnectionManager;
+use redis::{RedisResult, Value};
+
+/// Redis's clock (µs) and the newest entries of a stream, newest first (`None`: unreadable).
+type Read = (Option<u64>, Option<Vec<(u64, Vec<u8>)>>);
+
+/// Reads Redis's clock and the newest `count` entries of `stream` from id `start` on
+/// (inclusive; 0: from the beginning).
+async fn read(
+    manager: &mut ConnectionManager,
+    stream: &str,
+    start: u64,
+    count: usize,
+) -> RedisResult<Read> {
+    let start = match start {
+        0 => "-".to_string(),
+        start => format!("{start}-0"),
+    };
+    let (time, value) = redis::pipe()
+        .cmd("TIME")
+        .cmd("XREVRANGE")
+        .arg(stream)
+        .arg("+")
+        .arg(start)
+        .arg("COUNT")
+        .arg(count)
+        .query_async::<(Vec<String>, Value)>(manager)
+        .await?;
+    Ok((redis_time(&time), entries(&value)))
+}
+
+impl Subscriber {
+    /// Just (re)subscribed to the hub's channel: reads what the hub's stream holds after the
+    /// last id delivered and delivers it before anything newer. On the first subscription
+    /// the history is only remembered (this node's clients joined after it), so clients can
+    /// resume here.
+    pub(crate) async fn catch_up_hub(&mut self) {
+        // As many as the stream keeps (history + 2, at least): from the last id itself, if
+        // the stream still holds it nothing was trimmed in between; from the start, if fewer
+        // came than asked for, nothing older was trimmed.
+        let count = self.target.stream_len();
+        let last = self.hub.last;
+        let reply = read(&mut self.manager, &self.target.stream, last, count).await;
+        // Published after the subscription: their pushes came in before the reply.
+        self.drain_pushes();
+        match reply {
+            Ok((time, Some(entries))) => {
+                if let Some(now) = time {
+                    self.counters.set_cluster_now(now);
+                }
+                let hub_channel = self.target.channel.as_bytes();
+                let first_live = self
+                    .backlog
+                    .iter()
+                    .filter(|push| channel_of(push) == Some(hub_channel))
+                    .filter_map(push_id)
+                    .min()
+                    .unwrap_or(u64::MAX);
+                let remember = !self.hub.synced && !self.hub.delivered;
+                let from = |id: u64| {
+                    if remember && id < first_live {
+                        From::Remember
+                    } else {
+                        From::Stream
+                    }
+                };
+                replay(&self.ctx, &mut self.hub, None, entries, count, from).await;
+                self.counters.set_state(BackplaneState::Up);
+            }
+            Ok((_, None)) => {
+                Counters::bump(&self.counters.malformed);
+                self.counters.set_state(BackplaneState::Up);
+            }
+            // not Up: the next probe subscribes and reads again
+            Err(error) if !matches!(error.kind(), redis::ErrorKind::Server(_)) => {
+                let error = self.secret.scrub(&error);
+                tracing::debug!(%error, "reading the history failed");
+            }
+            Err(error) => {
+                let error = self.secret.scrub(&error);
+                tracing::warn!(%error, stream = %self.target.stream, "cannot read the history");
+                self.counters.set_state(BackplaneState::Up);
+            }
+        }
+    }
+
+    /// Just subscribed to a topic's channel (or joined again while subscribed): hands the
+    /// topic's history to the hub if its subscribers wait for it, else (a resubscription)
+    /// delivers what the topic's stream holds after the last id delivered.
+    pub(crate) async fn catch_up_topic(&mut self, channel: &str) {
+        let Some(topic) = self.topics.get(channel) else {
+            return;
+        };
+        let stream = topic.stream.clone();
+        let start = match topic.waiting {
+            Some(_) => 0,
+            None if topic.line.last > 0 => topic.line.last,
+            None => topic.line.from,
+        };
+        let count = self.target.stream_len();
+        let reply = read(&mut self.manager, &stream, start, count).await;
+        self.drain_pushes();
+        // still there: interest changes are made by this same task, not meanwhile
+        let Some(topic) = self.topics.get_mut(channel) else {
+            return;
+        };
+        match reply {
+            Ok((time, Some(entries))) => {
+                if let Some(now) = time {
+                    self.counters.set_cluster_now(now);
+                }
+                match topic.waiting.take() {
+                    Some(since) => first(&self.ctx, topic, since, entries, count),
+                    None => {
+                        let name = topic.name.clone();
+                        let line = &mut topic.line;
+                        replay(&self.ctx, line, Some(&name), entries, count, |_| From::Stream)
+                            .await;
+                    }
+                }
+            }
+            Ok((_, None)) => {
+                Counters::bump(&self.counters.malformed);
+                release(&self.ctx, topic);
+            }
+            Err(error) if !matches!(error.kind(), redis::ErrorKind::Server(_)) => {
+                let error = self.secret.scrub(&error);
+                tracing::debug!(%error, "reading a topic's history failed");
+                // the next probe subscribes and reads again; meanwhile local delivery
+                self.counters.set_state(BackplaneState::Down);
+                self.release_waiting();
+            }
+            Err(error) => {
+                let error = self.secret.scrub(&error);
+                tracing::warn!(%error, %stream, "cannot read a topic's history");
+                release(&self.ctx, topic);
+            }
+        }
+    }
+
+    /// Lets every topic whose subscribers wait for a catch-up go on without one (Redis is
+    /// not there to give it): local delivery goes on; what they missed is delivered when the
+    /// topic is read again after the reconnect.
+    pub(crate) fn release_waiting(&mut self) {
+        for topic in self.topics.values_mut() {
+            release(&self.ctx, topic);
+        }
+    }
+}
+
+/// A topic's first catch-up: its history, read after its channel went live, to the hub.
+fn first(ctx: &Ctx, topic: &mut Topic, since: u64, mut entries: Vec<(u64, Vec<u8>)>, count: usize) {
+    // fewer than the stream keeps at least: it was never trimmed, it holds the topic's
+    // history from its first message (or from its first after the stream expired, idle for
+    // its time to live: see the crate docs)
+    let complete = entries.len() < count;
+    entries.reverse();
+    let messages = ctx.take_entries(&mut topic.line, entries);
+    ctx.local.catch_up(&topic.name, since, messages, complete);
+}
+
+/// Lets `topic`'s waiting subscribers go on with what the hub has (nothing from Redis); from
+/// then on the topic owes them what was published after `since`.
+fn release(ctx: &Ctx, topic: &mut Topic) {
+    if let Some(since) = topic.waiting.take() {
+        ctx.local.catch_up(&topic.name, since, Vec::new(), false);
+        topic.line.synced = true;
+        if topic.line.last == 0 {
+            topic.line.from = topic.line.from.max(since);
+        }
+    }
+}
+
+/// Delivers what a read of `line`'s stream from its last id found (`entries`, newest first),
+/// oldest first; counts (and records in the history) a gap when the stream no longer reaches
+/// back to that id.
+async fn replay(
+    ctx: &Ctx,
+    line: &mut Line,
+    topic: Option<&str>,
+    mut entries: Vec<(u64, Vec<u8>)>,
+    count: usize,
+    from: impl Fn(u64) -> From,
+) {
+    let found_last = line.last != 0 && entries.last().is_some_and(|(id, _)| *id == line.last);
+    if found_last {
+        entries.pop();
+    }
+    // newer ones but not the last id: it was trimmed, and maybe more with it (a stream Redis
+    // lost holds nothing to tell); without a last id, a full read may have left some out
+    let gap = match line.last {
+        0 => entries.len() == count,
+        _ => !found_last && !entries.is_empty(),
+    };
+    if gap && line.synced {
+        tracing::warn!(?topic, "cut off longer than the history: older messages lost");
+        // a client resuming from inside the lost range is told, not left a gap
+        if let Some((oldest, _)) = entries.last() {
+            ctx.local.record_gap(topic, *oldest);
+        }
+        Counters::bump(&ctx.counters.catch_up_gaps);
+    }
+    line.recent = entries.iter().map(|(id, _)| *id).collect();
+    for (n, (id, envelope)) in entries.into_iter().rev().enumerate() {
+        if ctx.deliver(line, topic, id, &envelope, from(id)) {
+            Counters::bump(&ctx.counters.caught_up);
+        }
+        if n % 64 == 63 {
+            // let the clients' connections drain their queues between bursts
+            tokio::task::yield_now().await;
+        }
+    }
+    line.synced = true;
+}
+
+/// Microseconds of a `TIME` reply.
+fn redis_time(time: &[String]) -> Option<u64> {
+    let seconds: u64 = time.first()?.parse().ok()?;
+    let micros: u64 = time.get(1)?.parse().ok()?;
+    seconds.checked_mul(1_000_000)?.checked_add(micros)
+}
+
+/// `(id, envelope)` of each entry of an XRANGE/XREVRANGE reply.
+fn entries(value: &Value) -> Option<Vec<(u64, Vec<u8>)>> {
+    let Value::Array(items) = value else {
+        return None;
+    };
+    items
+        .iter()
+        .map(|item| {
+            let Value::Array(parts) = item else {
+                return None;
+            };
+            let (Some(id), Some(Value::Array(fields))) = (parts.first(), parts.get(1)) else {
+                return None;
+            };
+            let id = text(id)?.split('-').next()?.parse().ok()?;
+            let envelope = match fields.get(1)? {
+                Value::BulkString(bytes) => bytes.clone(),
+                _ => return None,
+            };
+            Some((id, envelope))
+        })
+        .collect()
+}
+
+fn text(value: &Value) -> Option<&str> {
+    match value {
+        Value::BulkString(bytes) => std::str::from_utf8(bytes).ok(),
+        Value::SimpleString(s) => Some(s),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_stream_entries() {
+        let entry = |id: &str, env: &[u8]| {
+            Value::Array(vec![
+                Value::BulkString(id.as_bytes().to_vec()),
+                Value::Array(vec![
+                    Value::BulkString(b"e".to_vec()),
+                    Value::BulkString(env.to_vec()),
+                ]),
+            ])
+        };
+        let reply = Value::Array(vec![entry("20-0", b"b"), entry("10-0", b"a")]);
+        assert_eq!(
+            entries(&reply),
+            Some(vec![(20, b"b".to_vec()), (10, b"a".to_vec())])
+        );
+        assert_eq!(entries(&Value::Array(vec![])), Some(vec![]));
+        assert_eq!(entries(&Value::Nil), None);
+        assert_eq!(entries(&Value::Array(vec![entry("x-0", b"a")])), None);
+        let time = |s: &str, us: &str| vec![s.to_string(), us.to_string()];
+        assert_eq!(redis_time(&time("2", "5")), Some(2_000_005));
+        assert_eq!(redis_time(&time("18446744073709551615", "0")), None);
+        assert_eq!(redis_time(&[]), None);
+    }
+}
