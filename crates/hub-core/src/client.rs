@@ -45,12 +45,14 @@ pub(crate) struct Queue {
     /// Whoever sets it counts the departure, so each client is counted exactly once.
     pub(crate) closed: bool,
     pub(crate) close: Option<CloseRequest>,
+    /// A `missed` notice owed ahead of `data` (a topic's late catch-up found a gap).
+    pub(crate) missed: Option<crate::history::Missed>,
 }
 
 impl Queue {
     /// Discards every queued message and returns how many there were.
     pub(crate) fn discard(&mut self) -> usize {
-        let n = self.data.len();
+        let n = self.data.len() + usize::from(self.missed.take().is_some());
         self.data = VecDeque::new();
         n
     }

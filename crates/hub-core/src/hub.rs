@@ -12,7 +12,7 @@ use crate::options::ConnectOptions;
 use crate::origin::{is_same_origin, OriginPolicy};
 use crate::stats::{Counters, DisconnectReason, Stats};
 use crate::topic_history::{self, TopicHistories};
-use crate::topics::TopicIndex;
+use crate::topic_index::TopicIndex;
 use crate::transport::{Timer, Transport};
 use futures_util::future::BoxFuture;
 use std::collections::HashMap;
@@ -39,6 +39,7 @@ pub(crate) enum Handler {
     Async(Arc<AsyncHandler>),
 }
 
+/// The state every handle shares: registry, topic index, histories, backplane, counters.
 pub(crate) struct HubInner {
     pub(crate) config: HubConfig,
     pub(crate) registry: RwLock<HashMap<ClientId, Arc<Shared>>>,
@@ -79,7 +80,12 @@ impl HubInner {
         };
         // Leaves all its topics at once, wherever the departure came from; even when it was
         // no longer in the registry (a shutdown drained it), it may still be in the index.
-        let emptied = self.topics_mut().leave_all(id);
+        let emptied = {
+            let mut index = self.topics_mut();
+            let emptied = index.leave_all(id);
+            self.lost_interest(&emptied);
+            emptied
+        };
         self.became_idle(&emptied);
         if removed {
             self.changed.notify();
@@ -457,6 +463,8 @@ impl Hub {
         );
         self.inner.live.fetch_add(1, Ordering::SeqCst);
         let mut replay = Replay::default();
+        // topics whose messages up to `last` are on their way from another node
+        let mut wait_on: Vec<&str> = Vec::new();
         let registered = {
             let history = self
                 .inner
@@ -464,22 +472,31 @@ impl Hub {
                 .as_ref()
                 .map(|h| h.lock().unwrap_or_else(PoisonError::into_inner));
             if let (Some(history), Some(last)) = (&history, last_event_id) {
+                let backplane = self.backplane();
                 replay = history.since(last);
+                if last > history.newest() && backplane.may_arrive(None, last) {
+                    // issued by another node and not here yet: wait for what follows it
+                    replay = Replay::default();
+                    shared.resume_after.store(last, Ordering::Relaxed);
+                }
                 if !topics.is_empty() {
                     if let Some(mut topic_history) = self.inner.topic_history() {
                         // as a resume by subscribe_from does: an idle topic past its time
                         // has no history to give
                         topic_history.expire(std::time::Instant::now(), &self.inner.topics());
-                        // one id sequence per hub: the replay is the merge of the broadcasts'
-                        // and the topics' histories after `last`
-                        let more = topics.iter().map(|topic| topic_history.since(topic, last));
-                        topic_history::merge_all(&mut replay, more.collect::<Vec<_>>());
+                        // the replay is the merge, by id, of the broadcasts' and the topics'
+                        // histories after `last` (one id sequence per hub in one process)
+                        let mut more = Vec::with_capacity(topics.len());
+                        for topic in &topics {
+                            let newest = topic_history.newest(topic).max(history.newest());
+                            if last > newest && backplane.may_arrive(Some(topic), last) {
+                                wait_on.push(topic);
+                            } else {
+                                more.push(topic_history.since(topic, last));
+                            }
+                        }
+                        topic_history::merge_all(&mut replay, more);
                     }
-                }
-                if last > history.newest() && self.backplane().may_arrive(last) {
-                    // issued by another node and not here yet: wait for what follows it
-                    replay = Replay::default();
-                    shared.resume_after.store(last, Ordering::Relaxed);
                 }
             }
             let mut registry = self
@@ -497,7 +514,19 @@ impl Hub {
                     let mut index = self.inner.topics_mut();
                     for topic in &topics {
                         // a new client with at most `limit` distinct valid topics: never refused
-                        let _ = index.join(&shared, topic, limit);
+                        let joined =
+                            self.inner
+                                .join_topic(&mut index, &shared, topic, last_event_id);
+                        if joined.is_ok_and(|j| !j.waiting)
+                            && wait_on.iter().any(|t| **t == **topic)
+                        {
+                            if let (Some(last), Some(member)) = (
+                                last_event_id,
+                                index.topic_mut(topic).and_then(|t| t.members.get_mut(&id)),
+                            ) {
+                                member.after = last;
+                            }
+                        }
                     }
                 }
                 // counted before anyone can see it leave: total >= departures at all times
@@ -537,7 +566,9 @@ impl Hub {
         self.inner.shutting_down.store(true, Ordering::SeqCst);
         let all = registry.drain().map(|(_, shared)| shared).collect();
         self.inner.count.store(0, Ordering::SeqCst);
-        self.inner.topics_mut().clear();
+        let mut index = self.inner.topics_mut();
+        let emptied = index.clear();
+        self.inner.lost_interest(&emptied);
         all
     }
 

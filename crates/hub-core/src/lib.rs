@@ -6,6 +6,7 @@
 #![doc(test(attr(deny(warnings))))]
 
 mod backplane;
+mod catch_up;
 mod client;
 mod config;
 mod driver;
@@ -15,12 +16,14 @@ mod handshake;
 mod history;
 mod hub;
 mod keepalive;
+mod local;
 mod message;
 mod notify;
 mod options;
 mod origin;
 mod stats;
 mod topic_history;
+mod topic_index;
 mod topics;
 mod transport;
 
@@ -32,6 +35,7 @@ pub use error::SendError;
 pub use handshake::{host_is_valid, Accept, HttpVersion, Rejection, RequestHead};
 pub use history::{HistoryError, Missed, MAX_ID};
 pub use hub::{Hub, Inbound, WeakHub};
+pub use local::Local;
 pub use message::{CloseCode, CloseFrame, Message, Text};
 pub use notify::Changed;
 pub use options::{ClientKind, ConnectOptions, Liveness};

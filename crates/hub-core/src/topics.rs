@@ -38,13 +38,13 @@
 //! connected but not yet subscribed.
 
 use crate::backplane::Broadcast;
-use crate::client::{Client, ClientId, Push, Shared};
+use crate::client::{Client, Push, Shared};
 use crate::history::{Missed, Replay};
 use crate::hub::{Hub, HubInner};
 use crate::message::Message;
 use crate::stats::Counters;
 use crate::topic_history::TopicHistories;
-use std::collections::{HashMap, HashSet};
+use crate::topic_index::{Joined, TopicIndex};
 use std::sync::{Arc, MutexGuard, PoisonError};
 
 /// The longest topic name, in bytes.
@@ -109,6 +109,11 @@ pub struct Resumed {
     /// messages even if none of the dropped ones was this topic's: possibly a false alarm,
     /// never a silent gap. The same holds for a stream's `missed` notice on connect.
     pub missed: Option<Missed>,
+    /// The topic is new on this node and its history is still on its way from the cluster
+    /// (a backplane that [catches topics up](crate::Backplane::catches_up)): the replay, and a
+    /// `missed` notice if the cluster's history no longer reaches back, are queued when it
+    /// arrives, ahead of the topic's live messages.
+    pub pending: bool,
 }
 
 /// Checks a topic name: not empty, at most [`MAX_TOPIC_LEN`] bytes, no control character.
@@ -137,107 +142,6 @@ pub fn validate_topic(topic: &str) -> Result<(), TopicError> {
     Ok(())
 }
 
-/// Topic → subscribers, and client → topics. Both sides change together, under the hub's
-/// topic lock (taken after the history and the registry, before any client's queue).
-#[derive(Default)]
-pub(crate) struct TopicIndex {
-    members: HashMap<Arc<str>, HashMap<ClientId, Arc<Shared>>>,
-    joined: HashMap<ClientId, HashSet<Arc<str>>>,
-}
-
-impl TopicIndex {
-    /// Subscribes `shared` to `topic` (already validated), unless it has `limit` topics.
-    pub(crate) fn join(
-        &mut self,
-        shared: &Arc<Shared>,
-        topic: &str,
-        limit: usize,
-    ) -> Result<Subscribed, TopicError> {
-        let mine = self.joined.entry(shared.id).or_default();
-        if mine.contains(topic) {
-            return Ok(Subscribed::Already);
-        }
-        if mine.len() >= limit {
-            if mine.is_empty() {
-                self.joined.remove(&shared.id);
-            }
-            return Err(TopicError::TooManyTopics { limit });
-        }
-        let name: Arc<str> = match self.members.get_key_value(topic) {
-            Some((name, _)) => name.clone(),
-            None => Arc::from(topic),
-        };
-        mine.insert(name.clone());
-        self.members
-            .entry(name)
-            .or_default()
-            .insert(shared.id, shared.clone());
-        Ok(Subscribed::Joined)
-    }
-
-    /// Unsubscribes `id` from `topic`; `None` if it was not subscribed, else whether the
-    /// topic is left without subscribers.
-    pub(crate) fn leave(&mut self, id: ClientId, topic: &str) -> Option<bool> {
-        let mine = self.joined.get_mut(&id)?;
-        if !mine.remove(topic) {
-            return None;
-        }
-        if mine.is_empty() {
-            self.joined.remove(&id);
-        }
-        Some(self.remove_member(topic, id))
-    }
-
-    /// Unsubscribes `id` from every topic; returns the topics left without subscribers.
-    pub(crate) fn leave_all(&mut self, id: ClientId) -> Vec<Arc<str>> {
-        let mut emptied = Vec::new();
-        if let Some(mine) = self.joined.remove(&id) {
-            for topic in mine {
-                if self.remove_member(&topic, id) {
-                    emptied.push(topic);
-                }
-            }
-        }
-        emptied
-    }
-
-    /// Whether the topic is left without subscribers.
-    fn remove_member(&mut self, topic: &str, id: ClientId) -> bool {
-        if let Some(members) = self.members.get_mut(topic) {
-            members.remove(&id);
-            if members.is_empty() {
-                // an empty topic leaves the index: idle topics cost nothing
-                self.members.remove(topic);
-                return true;
-            }
-        }
-        false
-    }
-
-    pub(crate) fn members(&self, topic: &str) -> Option<&HashMap<ClientId, Arc<Shared>>> {
-        self.members.get(topic)
-    }
-
-    pub(crate) fn topics_of(&self, id: ClientId) -> Vec<String> {
-        let mut topics: Vec<String> = self
-            .joined
-            .get(&id)
-            .map(|mine| mine.iter().map(|t| t.to_string()).collect())
-            .unwrap_or_default();
-        topics.sort_unstable();
-        topics
-    }
-
-    pub(crate) fn len(&self) -> usize {
-        self.members.len()
-    }
-
-    pub(crate) fn clear(&mut self) {
-        self.members = HashMap::new();
-        self.joined = HashMap::new();
-    }
-}
-
 impl HubInner {
     pub(crate) fn topics(&self) -> std::sync::RwLockReadGuard<'_, TopicIndex> {
         self.topics.read().unwrap_or_else(PoisonError::into_inner)
@@ -253,15 +157,58 @@ impl HubInner {
             .map(|h| h.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
+    /// Subscribes `shared` to `topic` in `index` (the topic lock held) and tells the
+    /// backplane when the topic is new here. `resume`: the id a resuming subscriber last saw,
+    /// for a topic that waits for the backplane's catch-up.
+    pub(crate) fn join_topic(
+        &self,
+        index: &mut TopicIndex,
+        shared: &Arc<Shared>,
+        topic: &str,
+        resume: Option<u64>,
+    ) -> Result<Joined, TopicError> {
+        let backplane = self.backplane();
+        let joined = index.join(
+            shared,
+            topic,
+            self.config.max_topics_per_client,
+            backplane.catches_up(),
+            resume,
+        )?;
+        if joined.first {
+            backplane.interest(topic, true);
+        }
+        Ok(joined)
+    }
+
+    /// Tells the backplane that `topics` lost their last local subscriber (the topic lock
+    /// held, so it hears of joins and leaves in order).
+    pub(crate) fn lost_interest(&self, topics: &[Arc<str>]) {
+        if topics.is_empty() {
+            return;
+        }
+        let backplane = self.backplane();
+        for topic in topics {
+            backplane.interest(topic, false);
+        }
+    }
+
     /// Topics that lost their last subscriber start their idle time (their history is
-    /// dropped once it is over). Called with no topic lock held.
+    /// dropped once it is over; at once under a backplane that catches topics up, since it
+    /// stops receiving them). Called with no topic lock held.
     pub(crate) fn became_idle(&self, topics: &[Arc<str>]) {
         if topics.is_empty() {
             return;
         }
+        let forget = self.backplane().catches_up();
         if let Some(mut histories) = self.topic_history() {
+            let index = self.topics();
             for topic in topics {
-                histories.became_idle(topic);
+                if forget && !index.has(topic) {
+                    histories.forget(topic);
+                } else {
+                    histories.became_idle(topic);
+                }
             }
         }
     }
@@ -288,7 +235,8 @@ impl Client {
         if hub.is_shutting_down() || self.shared.lock().closed {
             return Err(TopicError::ClientGone);
         }
-        index.join(&self.shared, topic, hub.config.max_topics_per_client)
+        hub.join_topic(&mut index, &self.shared, topic, None)
+            .map(|joined| joined.subscribed)
     }
 
     /// Subscribes this client to `topic` and queues the messages of the topic's history after
@@ -320,36 +268,56 @@ impl Client {
                 subscribed,
                 replayed: 0,
                 missed: None,
+                pending: false,
             });
         };
         // Held until the replay is queued: no publish comes between it and the live ones.
         let history = history.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut replay = match hub.topic_history() {
+        let (mut replay, topic_newest) = match hub.topic_history() {
             Some(mut topics) => {
                 topics.expire(std::time::Instant::now(), &hub.topics());
-                topics.since(topic, last_event_id)
+                (topics.since(topic, last_event_id), topics.newest(topic))
             }
-            None => Replay::default(),
+            None => (Replay::default(), 0),
         };
-        if last_event_id > history.newest() && replay.missed.is_none() {
-            // an id this hub never issued
-            replay.missed = Some(Missed {
-                last_event_id,
-                first_available: replay.messages.front().map(|(id, _)| *id),
-            });
+        // ids issued elsewhere and on their way: wait for what follows instead of a notice
+        let mut wait_after = 0;
+        if last_event_id > history.newest().max(topic_newest) && replay.missed.is_none() {
+            if hub.backplane().may_arrive(Some(topic), last_event_id) {
+                wait_after = last_event_id;
+                replay = Replay::default();
+            } else {
+                // an id this hub never issued
+                replay.missed = Some(Missed {
+                    last_event_id,
+                    first_available: replay.messages.front().map(|(id, _)| *id),
+                });
+            }
         }
-        let subscribed = {
+        let joined = {
             let mut index = hub.topics_mut();
             if hub.is_shutting_down() || self.shared.lock().closed {
                 return Err(TopicError::ClientGone);
             }
-            index.join(&self.shared, topic, hub.config.max_topics_per_client)?
+            let joined = hub.join_topic(&mut index, &self.shared, topic, Some(last_event_id))?;
+            if wait_after > 0 && !joined.waiting {
+                if let Some(member) = index
+                    .topic_mut(topic)
+                    .and_then(|t| t.members.get_mut(&self.shared.id))
+                {
+                    member.after = wait_after;
+                }
+            }
+            joined
         };
-        if subscribed == Subscribed::Already {
+        let subscribed = joined.subscribed;
+        if subscribed == Subscribed::Already || joined.waiting {
+            // already had it all along; or the backplane's catch-up will queue the replay
             return Ok(Resumed {
                 subscribed,
                 replayed: 0,
                 missed: None,
+                pending: joined.waiting,
             });
         }
         let mut replayed = 0;
@@ -372,6 +340,7 @@ impl Client {
             subscribed,
             replayed,
             missed: replay.missed,
+            pending: false,
         })
     }
 
@@ -381,7 +350,14 @@ impl Client {
         let Some(hub) = self.shared.hub.upgrade() else {
             return false;
         };
-        let left = hub.topics_mut().leave(self.shared.id, topic);
+        let left = {
+            let mut index = hub.topics_mut();
+            let left = index.leave(self.shared.id, topic);
+            if left == Some(true) {
+                hub.lost_interest(&[Arc::from(topic)]);
+            }
+            left
+        };
         if left == Some(true) {
             hub.became_idle(&[Arc::from(topic)]);
         }
@@ -425,24 +401,25 @@ impl Hub {
         }
         Counters::add(&self.inner.counters.broadcasts, 1);
         self.backplane()
-            .publish(self, topic, message.to_topic(topic))
+            .publish(&self.inner.local(), topic, message.to_topic(topic))
     }
 
     /// Local subscribers of `topic` now.
     pub fn subscriber_count(&self, topic: &str) -> usize {
-        self.inner.topics().members(topic).map_or(0, HashMap::len)
+        self.inner.topics().count(topic)
     }
 
     /// Handles to the local subscribers of `topic` (a snapshot).
     pub fn subscribers(&self, topic: &str) -> Vec<Client> {
         self.inner
             .topics()
-            .members(topic)
-            .map(|members| {
-                members
+            .topic(topic)
+            .map(|entry| {
+                entry
+                    .members
                     .values()
-                    .map(|shared| Client {
-                        shared: shared.clone(),
+                    .map(|member| Client {
+                        shared: member.shared.clone(),
                     })
                     .collect()
             })
@@ -465,6 +442,7 @@ impl Hub {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::client::ClientId;
     use crate::options::ClientKind;
     use crate::stats::DisconnectReason;
     use std::sync::atomic::AtomicU64;

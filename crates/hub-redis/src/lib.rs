@@ -57,7 +57,7 @@ mod subscribe;
 pub use hub_core::{BackplaneState, BackplaneStats};
 pub use redact::redact_url;
 
-use hub_core::{Backplane, Broadcast, Hub, WeakHub};
+use hub_core::{Backplane, Broadcast, Hub, Local};
 use redact::Secret;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use stats::Counters;
@@ -121,6 +121,8 @@ impl RedisConfig {
 #[derive(Debug)]
 pub struct RedisBackplane {
     node: u64,
+    /// The hub's handle, from [`Backplane::attach`].
+    local: std::sync::OnceLock<Local>,
     outbox: mpsc::Sender<Broadcast>,
     counters: Arc<Counters>,
 }
@@ -144,37 +146,42 @@ impl RedisBackplane {
 }
 
 impl Backplane for RedisBackplane {
-    fn broadcast(&self, hub: &Hub, message: Broadcast) -> usize {
+    fn attach(&self, local: Local) {
+        let _ = self.local.set(local);
+    }
+
+    fn broadcast(&self, local: &Local, message: Broadcast) -> usize {
         // Up or not, through the publisher: it delivers here what Redis does not take, in
         // the order the broadcasts were made
         match self.outbox.try_send(message) {
             Ok(()) => 0,
-            Err(mpsc::error::TrySendError::Full(mut message)) => {
+            Err(mpsc::error::TrySendError::Full(message)) => {
                 Counters::bump(&self.counters.dropped);
-                hub.deliver_without_id(message.message(None))
+                local.deliver_without_id(message)
             }
-            Err(mpsc::error::TrySendError::Closed(mut message)) => {
+            Err(mpsc::error::TrySendError::Closed(message)) => {
                 Counters::bump(&self.counters.local_only);
-                hub.deliver_without_id(message.message(None))
+                local.deliver_without_id(message)
             }
         }
     }
 
-    fn publish(&self, hub: &Hub, topic: &str, message: Broadcast) -> usize {
+    fn publish(&self, local: &Local, topic: &str, message: Broadcast) -> usize {
         // Not carried across the cluster yet: a topic publish reaches this node's subscribers
         // only, without an id (an id of this node's own would collide with the cluster's).
         // See the crate docs, "Topics".
-        hub.deliver_local_without_id(message.to_topic(topic))
+        local.deliver_without_id(message.to_topic(topic))
     }
 
     fn stats(&self) -> Option<BackplaneStats> {
         Some(self.counters.snapshot())
     }
 
-    fn may_arrive(&self, id: u64) -> bool {
+    fn may_arrive(&self, topic: Option<&str>, id: u64) -> bool {
         // ids are microseconds of Redis's clock: one more than a minute ahead of ours is not
-        // in flight, it is bogus (or from a clock gone wrong)
-        self.counters.state() == BackplaneState::Up
+        // in flight, it is bogus (or from a clock gone wrong); topics do not cross nodes yet
+        topic.is_none()
+            && self.counters.state() == BackplaneState::Up
             && id <= self.counters.cluster_now().saturating_add(MAX_AHEAD)
     }
 }
@@ -237,6 +244,7 @@ pub fn attach(
     let counters = Arc::new(Counters::default());
     let backplane = Arc::new(RedisBackplane {
         node: node_id(),
+        local: std::sync::OnceLock::new(),
         outbox,
         counters: counters.clone(),
     });
@@ -245,9 +253,16 @@ pub fn attach(
         stream: config.stream(),
         history: config.history.unwrap_or(hub.config().history).max(64),
     };
+    // the hub hands the backplane its delivery handle; broadcasts wait in the outbox until
+    // the publisher starts
+    hub.set_backplane(backplane.clone());
+    let local = match backplane.local.get() {
+        Some(local) => local.clone(),
+        None => unreachable!("Hub::set_backplane attaches the backplane"),
+    };
     let ledger = Arc::new(own::Ledger::default());
     let subscriber = subscribe::Subscriber::new(
-        hub.downgrade(),
+        local.clone(),
         manager.clone(),
         target.clone(),
         push_rx,
@@ -258,7 +273,7 @@ pub fn attach(
         config.probe_interval,
     );
     let publisher = publish::Publisher::new(
-        hub.downgrade(),
+        local.clone(),
         manager.clone(),
         target,
         inbox,
@@ -268,7 +283,7 @@ pub fn attach(
         secret.clone(),
     );
     let watchdog = watchdog(
-        hub.downgrade(),
+        local.clone(),
         manager,
         counters.clone(),
         config.probe_interval,
@@ -284,7 +299,6 @@ pub fn attach(
             () = watchdog => {}
         }
     });
-    hub.set_backplane(backplane.clone());
     Ok(backplane)
 }
 
@@ -301,7 +315,7 @@ impl Drop for DownOnExit {
 /// connection that died silently) takes the state out of `Up` even when nothing is
 /// published. Ends when the hub is gone.
 async fn watchdog(
-    hub: WeakHub,
+    hub: Local,
     mut manager: ConnectionManager,
     counters: Arc<Counters>,
     interval: Duration,
@@ -311,7 +325,7 @@ async fn watchdog(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        if hub.upgrade().is_none() {
+        if !hub.is_alive() {
             return;
         }
         if counters.state() != BackplaneState::Up {

@@ -7,7 +7,7 @@ use crate::own::Ledger;
 use crate::redact::Secret;
 use crate::stats::Counters;
 use crate::{envelope, MAX_AHEAD};
-use hub_core::{BackplaneState, Broadcast, WeakHub};
+use hub_core::{BackplaneState, Broadcast, Local};
 use redis::aio::ConnectionManager;
 use redis::Script;
 use std::collections::VecDeque;
@@ -70,7 +70,7 @@ pub(crate) struct Target {
 
 /// What the publisher works with.
 pub(crate) struct Publisher {
-    pub(crate) hub: WeakHub,
+    pub(crate) hub: Local,
     pub(crate) manager: ConnectionManager,
     pub(crate) target: Target,
     pub(crate) inbox: mpsc::Receiver<Broadcast>,
@@ -88,7 +88,7 @@ type Batch = VecDeque<(u64, Broadcast)>;
 impl Publisher {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
-        hub: WeakHub,
+        hub: Local,
         manager: ConnectionManager,
         target: Target,
         inbox: mpsc::Receiver<Broadcast>,
@@ -234,7 +234,7 @@ impl Publisher {
         counter: fn(&Counters) -> &AtomicU64,
     ) {
         self.ledger.settle(self.accepted, SETTLE_LIMIT).await;
-        let hub = self.hub.upgrade();
+        let hub = &self.hub;
         let mut own = self.ledger.lock();
         for (seq, mut broadcast) in batch.drain(..n.min(batch.len())) {
             if sent && seq <= own.back {
@@ -245,8 +245,8 @@ impl Publisher {
                 own.give_up(seq);
             }
             Counters::bump(counter(&self.counters));
-            if let (Some(hub), Some(message)) = (&hub, build(&mut broadcast, None)) {
-                hub.deliver_without_id(message);
+            if let Some(message) = build(&mut broadcast, None) {
+                hub.deliver_without_id(Broadcast::ready(message));
             }
         }
     }

@@ -9,7 +9,7 @@ use crate::publish::Target;
 use crate::redact::Secret;
 use crate::stats::Counters;
 use crate::MAX_AHEAD;
-use hub_core::{BackplaneState, Hub, WeakHub};
+use hub_core::{BackplaneState, Broadcast, Local};
 use redis::aio::ConnectionManager;
 use redis::{PushInfo, PushKind, Value};
 use std::collections::HashSet;
@@ -20,7 +20,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 
 /// What the subscriber works with.
 pub(crate) struct Subscriber {
-    pub(crate) hub: WeakHub,
+    pub(crate) hub: Local,
     pub(crate) manager: ConnectionManager,
     /// The channel, the history stream and its length.
     pub(crate) target: Target,
@@ -55,7 +55,7 @@ enum From {
 impl Subscriber {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
-        hub: WeakHub,
+        hub: Local,
         manager: ConnectionManager,
         target: Target,
         pushes: UnboundedReceiver<PushInfo>,
@@ -92,7 +92,8 @@ impl Subscriber {
             tokio::select! {
                 push = self.pushes.recv() => {
                     let Some(push) = push else { return };
-                    let Some(hub) = self.hub.upgrade() else { return };
+                    let hub = self.hub.clone();
+                    if !hub.is_alive() { return }
                     if push.kind == PushKind::Subscribe {
                         self.catch_up(&hub).await;
                     } else {
@@ -100,7 +101,8 @@ impl Subscriber {
                     }
                 }
                 _ = probe.tick() => {
-                    let Some(hub) = self.hub.upgrade() else { return };
+                    let hub = self.hub.clone();
+                    if !hub.is_alive() { return }
                     if self.counters.state() != BackplaneState::Up {
                         self.resubscribe(&hub).await;
                     }
@@ -110,7 +112,7 @@ impl Subscriber {
     }
 
     /// Subscribes (again: harmless when still subscribed) and reads what was missed.
-    async fn resubscribe(&mut self, hub: &Hub) {
+    async fn resubscribe(&mut self, hub: &Local) {
         match self.manager.subscribe(&self.target.channel).await {
             Ok(()) => self.catch_up(hub).await,
             Err(error) => {
@@ -120,7 +122,7 @@ impl Subscriber {
         }
     }
 
-    fn on_push(&mut self, hub: &Hub, push: PushInfo) {
+    fn on_push(&mut self, hub: &Local, push: PushInfo) {
         match push.kind {
             PushKind::Message => {
                 let payload = push.data.into_iter().nth(1);
@@ -145,7 +147,7 @@ impl Subscriber {
 
     /// Delivers (or, filling the history of a node that just joined, only remembers) the
     /// broadcast `id` unless it was delivered already. `true` if delivered here.
-    fn deliver(&mut self, hub: &Hub, id: u64, envelope: &[u8], from: From) -> bool {
+    fn deliver(&mut self, hub: &Local, id: u64, envelope: &[u8], from: From) -> bool {
         // ids are microseconds of Redis's clock: one far ahead of both it and the newest id
         // is bogus (a crafted message), and taking it would silence everything after it
         let bound = self
@@ -196,13 +198,13 @@ impl Subscriber {
         }
     }
 
-    fn record(&self, hub: &Hub, id: u64, message: hub_core::Message, deliver: bool, no_id: bool) {
+    fn record(&self, hub: &Local, id: u64, message: hub_core::Message, deliver: bool, no_id: bool) {
         match (deliver, no_id) {
             (true, true) => {
-                hub.deliver_without_id(message);
+                hub.deliver_without_id(Broadcast::ready(message));
             }
             (true, false) => {
-                if let Err(error) = hub.deliver_with_id(id, message) {
+                if let Err(error) = hub.deliver_with_id(None, id, message) {
                     // a duplicate, or an id out of range: never delivered twice nor wrapped
                     tracing::warn!(%error, "broadcast from the cluster refused by the history");
                     Counters::bump(&self.counters.malformed);
@@ -211,7 +213,7 @@ impl Subscriber {
             (false, true) => {}
             (false, false) => {
                 // a hub without history has nothing to fill
-                let _ = hub.remember(id, message);
+                let _ = hub.remember(None, id, message);
             }
         }
     }
@@ -219,7 +221,7 @@ impl Subscriber {
     /// Just (re)subscribed: reads what the history stream holds after the last id delivered
     /// and delivers it before anything newer. On the first subscription the history is only
     /// remembered (this node's clients joined after it), so clients can resume here.
-    async fn catch_up(&mut self, hub: &Hub) {
+    async fn catch_up(&mut self, hub: &Local) {
         // As many as the stream keeps (history + 2, at least): from the last id itself, if
         // the stream still holds it nothing was trimmed in between; from the start, if fewer
         // came than asked for, nothing older was trimmed.
@@ -263,7 +265,7 @@ impl Subscriber {
                     tracing::warn!("cut off longer than the history: older broadcasts lost");
                     // a client resuming from inside the lost range is told, not left a gap
                     if let Some((oldest, _)) = entries.last() {
-                        hub.record_gap(*oldest);
+                        hub.record_gap(None, *oldest);
                     }
                     Counters::bump(&self.counters.catch_up_gaps);
                 }
