@@ -2,10 +2,10 @@
 //! wants it hands over once the topic's live traffic flows here (see
 //! [`Local::catch_up`](crate::Local::catch_up)).
 
-use crate::client::{ClientId, Push};
 use crate::history::{Missed, Replay};
-use crate::hub::HubInner;
 use crate::message::Message;
+use crate::state::HubInner;
+use crate::state::{ClientId, Push};
 use std::collections::VecDeque;
 use std::sync::PoisonError;
 
@@ -70,7 +70,7 @@ impl HubInner {
             if let Some(histories) = histories.as_mut() {
                 for (id, message) in &entries {
                     // ids at or below the topic's newest are already here (a duplicate)
-                    let _ = histories.record_at(topic, *id, message, &index);
+                    let _ = histories.record_at(topic, *id, message, &*index);
                 }
             }
         }

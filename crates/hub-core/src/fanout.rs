@@ -1,8 +1,8 @@
 //! Broadcast: every one goes through the backplane (the local delivery is in `local`).
 
 use crate::backplane::{Backplane, Broadcast};
-use crate::hub::{Hub, HubInner};
 use crate::message::Message;
+use crate::state::Hub;
 use crate::stats::Counters;
 use std::sync::{Arc, PoisonError};
 
@@ -67,15 +67,5 @@ impl Hub {
     /// The hub's backplane.
     pub(crate) fn backplane(&self) -> Arc<dyn Backplane> {
         self.inner.backplane()
-    }
-}
-
-impl HubInner {
-    /// The hub's backplane.
-    pub(crate) fn backplane(&self) -> Arc<dyn Backplane> {
-        self.backplane
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
     }
 }

@@ -34,10 +34,16 @@
 use crate::history::HistoryError;
 use crate::history::{Missed, Replay, MAX_ID};
 use crate::message::Message;
-use crate::topic_index::TopicIndex;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// Which topics have a local subscriber now (the hub's topic index): a history whose topic has
+/// none is idle.
+pub(crate) trait Wanted {
+    /// Whether `topic` has a local subscriber.
+    fn has(&self, topic: &str) -> bool;
+}
 
 struct Ring {
     messages: VecDeque<(u64, Message)>,
@@ -110,7 +116,7 @@ impl TopicHistories {
     }
 
     /// Records a publish to `topic` under `id` (above every id recorded before).
-    pub(crate) fn record(&mut self, topic: &str, id: u64, message: &Message, index: &TopicIndex) {
+    pub(crate) fn record(&mut self, topic: &str, id: u64, message: &Message, index: &dyn Wanted) {
         let now = Instant::now();
         self.expire(now, index);
         if self.capacity == 0 {
@@ -159,7 +165,7 @@ impl TopicHistories {
         topic: &str,
         id: u64,
         message: &Message,
-        index: &TopicIndex,
+        index: &dyn Wanted,
     ) -> Result<(), HistoryError> {
         if id > MAX_ID {
             return Err(HistoryError::OutOfRange { id });
@@ -309,7 +315,7 @@ impl TopicHistories {
     }
 
     /// Drops the histories of topics idle for longer than the idle time.
-    pub(crate) fn expire(&mut self, now: Instant, index: &TopicIndex) {
+    pub(crate) fn expire(&mut self, now: Instant, index: &dyn Wanted) {
         while let Some((&key, _)) = self.idle.first_key_value() {
             let due = key
                 .0
@@ -387,9 +393,18 @@ fn merge_missed(a: Option<Missed>, b: Option<Missed>) -> Option<Missed> {
 mod tests {
     use super::*;
 
+    /// No topic has a subscriber.
+    struct Nobody;
+
+    impl Wanted for Nobody {
+        fn has(&self, _: &str) -> bool {
+            false
+        }
+    }
+
     #[test]
     fn a_topic_keeps_at_most_one_pending_idle_entry() {
-        let index = TopicIndex::default();
+        let index = Nobody;
         let mut topics = TopicHistories::new(10, 100, usize::MAX, Duration::MAX);
         topics.record("t", 1, &Message::text("x"), &index);
         assert_eq!(topics.idle_len(), 1);
@@ -414,7 +429,7 @@ mod tests {
 
     #[test]
     fn a_gap_that_empties_a_ring_drops_it_and_the_bound_still_terminates() {
-        let index = TopicIndex::default();
+        let index = Nobody;
         let mut topics = TopicHistories::new(10, 3, usize::MAX, Duration::MAX);
         topics.record("old", 1, &Message::text("a"), &index);
         topics.record("new", 5, &Message::text("b"), &index);
@@ -435,7 +450,7 @@ mod tests {
 
     #[test]
     fn the_bound_skips_a_stale_recency_key_instead_of_retrying_it() {
-        let index = TopicIndex::default();
+        let index = Nobody;
         let mut topics = TopicHistories::new(10, 1, usize::MAX, Duration::MAX);
         topics.record("a", 1, &Message::text("a"), &index);
         // a key whose ring is gone (what an inconsistent gap used to leave behind)
@@ -447,7 +462,7 @@ mod tests {
 
     #[test]
     fn the_byte_bound_drops_the_least_recently_published_topics_first() {
-        let index = TopicIndex::default();
+        let index = Nobody;
         let mut topics = TopicHistories::new(10, 100, 25, Duration::MAX);
         let ten = Message::text("0123456789");
         topics.record("a", 1, &ten, &index);
@@ -474,7 +489,7 @@ mod tests {
 
     #[test]
     fn a_gap_beyond_the_largest_id_is_ignored() {
-        let index = TopicIndex::default();
+        let index = Nobody;
         let mut topics = TopicHistories::new(10, 100, usize::MAX, Duration::MAX);
         topics.record("t", 1, &Message::text("a"), &index);
         topics.gap_before_topic("t", MAX_ID + 2);

@@ -37,59 +37,13 @@
 //! connection under the same lock that registers it: there is no window in which it is
 //! connected but not yet subscribed.
 
-use crate::backplane::Broadcast;
-use crate::client::{Client, Push, Shared};
+use crate::broadcast::Broadcast;
 use crate::history::{Missed, Replay};
-use crate::hub::{Hub, HubInner};
 use crate::message::Message;
+use crate::state::{Client, Hub, Push};
 use crate::stats::Counters;
-use crate::topic_history::TopicHistories;
-use crate::topic_index::{Joined, TopicIndex};
-use std::sync::{Arc, MutexGuard, PoisonError};
-
-/// The longest topic name, in bytes.
-pub const MAX_TOPIC_LEN: usize = 256;
-
-/// Why a topic was refused. Nothing changed.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum TopicError {
-    /// The topic name is empty.
-    #[error("a topic name must not be empty")]
-    Empty,
-    /// The topic name is longer than [`MAX_TOPIC_LEN`] bytes.
-    #[error("a topic name is at most {MAX_TOPIC_LEN} bytes; this one has {len}")]
-    TooLong {
-        /// The name's length in bytes.
-        len: usize,
-    },
-    /// The topic name contains a control character.
-    #[error("a topic name must not contain control characters (found one at byte {at})")]
-    ControlCharacter {
-        /// Where the first one is, in bytes.
-        at: usize,
-    },
-    /// The client already has [`HubConfig::max_topics_per_client`](crate::HubConfig::max_topics_per_client)
-    /// topics.
-    #[error("the client is already subscribed to {limit} topics, the most it may have")]
-    TooManyTopics {
-        /// The limit.
-        limit: usize,
-    },
-    /// The client has left the hub (or the hub is shutting down).
-    #[error("the client has left the hub")]
-    ClientGone,
-}
-
-/// What [`Client::subscribe`] did.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Subscribed {
-    /// The client joined the topic.
-    Joined,
-    /// The client was already subscribed; nothing changed.
-    Already,
-}
+use crate::topic_name::{validate_topic, Subscribed, TopicError};
+use std::sync::{Arc, PoisonError};
 
 /// What [`Client::subscribe_from`] did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -114,104 +68,6 @@ pub struct Resumed {
     /// `missed` notice if the cluster's history no longer reaches back, are queued when it
     /// arrives, ahead of the topic's live messages.
     pub pending: bool,
-}
-
-/// Checks a topic name: not empty, at most [`MAX_TOPIC_LEN`] bytes, no control character.
-///
-/// ```
-/// use hub_core::{validate_topic, TopicError};
-///
-/// assert!(validate_topic("ticker:ACME").is_ok());
-/// assert_eq!(validate_topic(""), Err(TopicError::Empty));
-/// assert_eq!(validate_topic("a\nb"), Err(TopicError::ControlCharacter { at: 1 }));
-/// assert_eq!(validate_topic(&"x".repeat(257)), Err(TopicError::TooLong { len: 257 }));
-/// ```
-///
-/// # Errors
-/// The [`TopicError`] that says what is wrong with the name.
-pub fn validate_topic(topic: &str) -> Result<(), TopicError> {
-    if topic.is_empty() {
-        return Err(TopicError::Empty);
-    }
-    if topic.len() > MAX_TOPIC_LEN {
-        return Err(TopicError::TooLong { len: topic.len() });
-    }
-    if let Some((at, _)) = topic.char_indices().find(|(_, c)| c.is_control()) {
-        return Err(TopicError::ControlCharacter { at });
-    }
-    Ok(())
-}
-
-impl HubInner {
-    pub(crate) fn topics(&self) -> std::sync::RwLockReadGuard<'_, TopicIndex> {
-        self.topics.read().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    pub(crate) fn topics_mut(&self) -> std::sync::RwLockWriteGuard<'_, TopicIndex> {
-        self.topics.write().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    pub(crate) fn topic_history(&self) -> Option<MutexGuard<'_, TopicHistories>> {
-        self.topic_history
-            .as_ref()
-            .map(|h| h.lock().unwrap_or_else(PoisonError::into_inner))
-    }
-
-    /// Subscribes `shared` to `topic` in `index` (the topic lock held) and tells the
-    /// backplane when the topic is new here. `resume`: the id a resuming subscriber last saw,
-    /// for a topic that waits for the backplane's catch-up.
-    pub(crate) fn join_topic(
-        &self,
-        index: &mut TopicIndex,
-        shared: &Arc<Shared>,
-        topic: &str,
-        resume: Option<u64>,
-    ) -> Result<Joined, TopicError> {
-        let backplane = self.backplane();
-        let joined = index.join(
-            shared,
-            topic,
-            self.config.max_topics_per_client,
-            backplane.catches_up(),
-            resume,
-        )?;
-        if joined.first {
-            backplane.interest(topic, true);
-        }
-        Ok(joined)
-    }
-
-    /// Tells the backplane that `topics` lost their last local subscriber (the topic lock
-    /// held, so it hears of joins and leaves in order).
-    pub(crate) fn lost_interest(&self, topics: &[Arc<str>]) {
-        if topics.is_empty() {
-            return;
-        }
-        let backplane = self.backplane();
-        for topic in topics {
-            backplane.interest(topic, false);
-        }
-    }
-
-    /// Topics that lost their last subscriber start their idle time (their history is
-    /// dropped once it is over; at once under a backplane that catches topics up, since it
-    /// stops receiving them). Called with no topic lock held.
-    pub(crate) fn became_idle(&self, topics: &[Arc<str>]) {
-        if topics.is_empty() {
-            return;
-        }
-        let forget = self.backplane().catches_up();
-        if let Some(mut histories) = self.topic_history() {
-            let index = self.topics();
-            for topic in topics {
-                if forget && !index.has(topic) {
-                    histories.forget(topic);
-                } else {
-                    histories.became_idle(topic);
-                }
-            }
-        }
-    }
 }
 
 impl Client {
@@ -275,7 +131,7 @@ impl Client {
         let history = history.lock().unwrap_or_else(PoisonError::into_inner);
         let (mut replay, topic_newest) = match hub.topic_history() {
             Some(mut topics) => {
-                topics.expire(std::time::Instant::now(), &hub.topics());
+                topics.expire(std::time::Instant::now(), &*hub.topics());
                 (topics.since(topic, last_event_id), topics.newest(topic))
             }
             None => (Replay::default(), 0),
@@ -442,8 +298,8 @@ impl Hub {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::client::ClientId;
     use crate::options::ClientKind;
+    use crate::state::{ClientId, Shared};
     use crate::stats::DisconnectReason;
     use std::sync::atomic::AtomicU64;
 

@@ -2,8 +2,8 @@
 //! clock, in the order a client is owed them.
 
 use super::{after, Connection, State, IDLE_QUEUE_CAPACITY, WRITE_BUDGET};
-use crate::client::CloseRequest;
 use crate::message::Message;
+use crate::state::CloseRequest;
 use crate::stats::{Counters, DisconnectReason};
 use crate::transport::{Outgoing, Timer, Transport, TransportError};
 use bytes::Bytes;

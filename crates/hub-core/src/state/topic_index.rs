@@ -1,8 +1,9 @@
 //! The topic index: topic → subscribers and client → topics, changed together under the hub's
 //! topic lock (taken after the history and the registry, before any client's queue).
 
-use crate::client::{ClientId, Shared};
-use crate::topics::{Subscribed, TopicError};
+use super::{ClientId, Shared};
+use crate::topic_history::Wanted;
+use crate::topic_name::{Subscribed, TopicError};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
@@ -141,11 +142,6 @@ impl TopicIndex {
         self.topics.get_mut(topic)
     }
 
-    /// Whether `topic` has a local subscriber.
-    pub(crate) fn has(&self, topic: &str) -> bool {
-        self.topics.contains_key(topic)
-    }
-
     /// Local subscribers of `topic`.
     pub(crate) fn count(&self, topic: &str) -> usize {
         self.topics.get(topic).map_or(0, |t| t.members.len())
@@ -176,5 +172,18 @@ impl TopicIndex {
     pub(crate) fn clear(&mut self) -> Vec<Arc<str>> {
         self.joined = HashMap::new();
         std::mem::take(&mut self.topics).into_keys().collect()
+    }
+}
+
+impl TopicIndex {
+    /// Whether `topic` has a local subscriber.
+    pub(crate) fn has(&self, topic: &str) -> bool {
+        self.topics.contains_key(topic)
+    }
+}
+
+impl Wanted for TopicIndex {
+    fn has(&self, topic: &str) -> bool {
+        TopicIndex::has(self, topic)
     }
 }
