@@ -1,5 +1,5 @@
 //! `cargo xtask bench [--quick]`: every scenario against every server in one run, with the
-//! same load generator (`bench/src/bin/loadgen.rs`), the server pinned to core 0 and the
+//! same load generator (`bench/src/bin/loadgen/`), the server pinned to core 0 and the
 //! generator to core 1. Writes the markdown table, the JSON with every figure and the SVG plot
 //! to `bench/results/` (a `--quick` run, for CI, writes to `target/bench/` instead).
 //!
@@ -7,6 +7,8 @@
 //! `bench/`: the syscall floor, a naive tokio-tungstenite hub, a gorilla/websocket hub (Go and
 //! gorilla from Debian, built offline in GOPATH mode) and a Node `ws` hub. Missing toolchains
 //! are installed (`apt-get install golang-go golang-github-gorilla-websocket-dev`, `npm ci`).
+//! S7 (`bench_cluster`) and S8 (`bench_topics`) follow the servers; `bench cluster` and
+//! `bench s8` run only theirs and keep the other figures of the committed results.
 
 use crate::bench_harness::{loadgen_at, start, target_dir, Plan, Server};
 use crate::examples::{self, Profile, Running};
@@ -225,6 +227,10 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     if only.is_empty() || only.iter().any(|o| "cluster".contains(o)) {
         eprintln!("bench: cluster");
         crate::bench_cluster::run(&plan, &mut records)?;
+    }
+    if only.is_empty() || only.iter().any(|o| ["s8", "topics"].contains(o)) {
+        eprintln!("bench: topics (S8)");
+        crate::bench_topics::run(&plan, &mut records)?;
     }
     let out_dir = if quick {
         target_dir().join("bench")
