@@ -132,8 +132,8 @@ fn ratio(results: &Value, batch: u64) -> Option<f64> {
 /// The plot's rows for S8: CPU per delivery (batch 16) of the broadcast and the publish.
 pub(crate) fn plot_rows(results: &Value) -> Vec<(String, f64, bool)> {
     [
-        ("broadcast", "S8 broadcast"),
-        ("publish", "S8 topic publish"),
+        ("broadcast", "topic_hub broadcast (S8)"),
+        ("publish", "topic_hub publish (S8)"),
     ]
     .into_iter()
     .filter_map(|(part, label)| {
