@@ -10,7 +10,8 @@
 //! - `commands`: every message it sends is a command, `subscribe a,b,..` or
 //!   `unsubscribe a,b,..` (`Client::subscribe` / `unsubscribe`), answered with the text
 //!   `ok CHANGED TOPICS`: how many of the named topics changed, and how many topics the hub
-//!   has; a refused topic is answered `error REASON`;
+//!   has; a list with an invalid name is refused whole, answered `error REASON` (as is a
+//!   subscribe over the per-client limit, after the topics before it);
 //! - none of the two: every message it sends is broadcast to every client (the chat's S1).
 
 use http::{Request, Response, StatusCode};
@@ -49,6 +50,13 @@ fn command(hub: &Hub, inbound: &Inbound) -> String {
     let text = inbound.message.as_text().unwrap_or_default();
     let (verb, list) = text.split_once(' ').unwrap_or((text, ""));
     let topics = list.split(',').filter(|t| !t.is_empty());
+    // names are checked before any change; only the per-client limit can stop a list halfway
+    if let Some(error) = topics
+        .clone()
+        .find_map(|t| hub_core::validate_topic(t).err())
+    {
+        return format!("error {error}");
+    }
     let mut changed = 0;
     for topic in topics {
         match verb {
