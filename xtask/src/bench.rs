@@ -1,5 +1,5 @@
 //! `cargo xtask bench [--quick]`: every scenario against every server in one run, with the
-//! same load generator (`bench/src/bin/loadgen.rs`), the server pinned to core 0 and the
+//! same load generator (`bench/src/bin/loadgen/`), the server pinned to core 0 and the
 //! generator to core 1. Writes the markdown table, the JSON with every figure and the SVG plot
 //! to `bench/results/` (a `--quick` run, for CI, writes to `target/bench/` instead).
 //!
@@ -7,6 +7,8 @@
 //! `bench/`: the syscall floor, a naive tokio-tungstenite hub, a gorilla/websocket hub (Go and
 //! gorilla from Debian, built offline in GOPATH mode) and a Node `ws` hub. Missing toolchains
 //! are installed (`apt-get install golang-go golang-github-gorilla-websocket-dev`, `npm ci`).
+//! S7 (`bench_cluster`) and S8 (`bench_topics`) follow the servers; `bench cluster` and
+//! `bench s8` run only theirs and keep the other figures of the committed results.
 
 use crate::bench_harness::{loadgen_at, start, target_dir, Plan, Server};
 use crate::examples::{self, Profile, Running};
@@ -167,14 +169,11 @@ fn run_server(server: Server, plan: &Plan, records: &mut Vec<Value>) -> Result<(
 }
 
 /// Adds to `records` the earlier results' records of the server/scenario pairs not measured
-/// again (so `cargo xtask bench cluster` refreshes S7 and keeps the rest).
-fn keep_the_rest(dir: &std::path::Path, records: &mut Vec<Value>) {
-    let Ok(text) = std::fs::read_to_string(dir.join("results.json")) else {
-        return;
-    };
-    let Ok(old) = serde_json::from_str::<Value>(&text) else {
-        return;
-    };
+/// again (so `cargo xtask bench cluster` refreshes S7 and keeps the rest); returns the
+/// earlier results' machine, which the kept records ran on.
+fn keep_the_rest(dir: &std::path::Path, records: &mut Vec<Value>) -> Option<Value> {
+    let text = std::fs::read_to_string(dir.join("results.json")).ok()?;
+    let old = serde_json::from_str::<Value>(&text).ok()?;
     let key = |r: &Value| (r["server"].to_string(), r["scenario"].to_string());
     let measured: std::collections::HashSet<_> = records.iter().map(key).collect();
     let kept: Vec<Value> = crate::bench_report::records(&old)
@@ -183,6 +182,7 @@ fn keep_the_rest(dir: &std::path::Path, records: &mut Vec<Value>) {
         .cloned()
         .collect();
     records.splice(0..0, kept);
+    Some(old["machine"].clone()).filter(|m| !m.is_null())
 }
 
 /// Rewrites `bench/results/results.md` and `plot.svg` from `results.json` (after a change to
@@ -226,17 +226,27 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         eprintln!("bench: cluster");
         crate::bench_cluster::run(&plan, &mut records)?;
     }
+    if only.is_empty() || only.iter().any(|o| ["s8", "topics"].contains(o)) {
+        eprintln!("bench: topics (S8)");
+        crate::bench_topics::run(&plan, &mut records)?;
+    }
     let out_dir = if quick {
         target_dir().join("bench")
     } else {
         project_root().join("bench/results")
     };
     std::fs::create_dir_all(&out_dir).map_err(|e| e.to_string())?;
+    let mut machine = crate::bench_report::machine();
     if !quick && !only.is_empty() {
-        // a partial run replaces only what it measured in the committed results
-        keep_the_rest(&out_dir, &mut records);
+        // a partial run replaces only what it measured in the committed results; the header
+        // keeps the machine of the figures kept, and each new record names its own
+        for record in &mut records {
+            record["machine"] = machine.clone();
+        }
+        if let Some(earlier) = keep_the_rest(&out_dir, &mut records) {
+            machine = earlier;
+        }
     }
-    let machine = crate::bench_report::machine();
     let results = json!({"machine": machine, "quick": quick, "records": records});
     let markdown = crate::bench_report::markdown(&results);
     let svg = crate::bench_report::svg(&results);

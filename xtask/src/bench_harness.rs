@@ -17,6 +17,8 @@ pub(crate) enum Server {
     Naive,
     Gorilla,
     NodeWs,
+    /// S8's server on hub-hyper (`bench/src/bin/topic_hub.rs`).
+    TopicHub,
 }
 
 impl Server {
@@ -27,11 +29,12 @@ impl Server {
             Server::Naive => "naive tokio-tungstenite",
             Server::Gorilla => "gorilla/websocket",
             Server::NodeWs => "node ws",
+            Server::TopicHub => "topic_hub",
         }
     }
 
     pub(crate) fn is_ours(self) -> bool {
-        matches!(self, Server::Ours(_))
+        matches!(self, Server::Ours(_) | Server::TopicHub)
     }
 }
 
@@ -50,6 +53,8 @@ pub(crate) struct Plan {
     pub(crate) keepalive_seconds: f64,
     /// Seconds memory settles before it is read.
     pub(crate) settle: f64,
+    /// S8: seconds of server CPU at rest, with and without subscriptions.
+    pub(crate) topic_rest_seconds: f64,
 }
 
 impl Plan {
@@ -67,6 +72,7 @@ impl Plan {
             keepalive: 10_000,
             keepalive_seconds: 10.0,
             settle: 2.0,
+            topic_rest_seconds: 10.0,
         }
     }
 
@@ -84,6 +90,7 @@ impl Plan {
             keepalive: 200,
             keepalive_seconds: 2.5,
             settle: 0.2,
+            topic_rest_seconds: 0.5,
         }
     }
 }
@@ -109,6 +116,7 @@ pub(crate) fn start(server: Server, env: &[(&str, &str)]) -> Result<Running, Str
         Server::Ours(name) => pinned(0, release.join(name)),
         Server::Floor => pinned(0, release.join("floor")),
         Server::Naive => pinned(0, release.join("naive_hub")),
+        Server::TopicHub => pinned(0, release.join("topic_hub")),
         Server::Gorilla => pinned(0, target_dir().join("bench/gorilla-hub")),
         Server::NodeWs => {
             let mut c = pinned(0, "node");
@@ -151,14 +159,19 @@ pub(crate) fn loadgen_at(
             }
         }
     }
-    let output = command.output().map_err(|e| format!("loadgen: {e}"))?;
+    json_output(command, &format!("loadgen {scenario} {params}"))
+}
+
+/// Runs `command` to its end and parses the JSON object it prints; `what` names it in errors.
+pub(crate) fn json_output(mut command: Command, what: &str) -> Result<Value, String> {
+    let output = command.output().map_err(|e| format!("{what}: {e}"))?;
     if !output.status.success() {
         return Err(format!(
-            "loadgen {scenario} {params}: {}",
+            "{what}: {}",
             String::from_utf8_lossy(&output.stderr).trim()
         ));
     }
-    serde_json::from_slice(&output.stdout).map_err(|e| format!("loadgen output: {e}"))
+    serde_json::from_slice(&output.stdout).map_err(|e| format!("{what} output: {e}"))
 }
 
 /// S7's topologies, in the order the runner measures and the report shows them.

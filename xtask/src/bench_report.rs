@@ -291,6 +291,7 @@ pub(crate) fn markdown(results: &Value) -> String {
         );
     }
     md.push_str(&cluster_markdown(results));
+    md.push_str(&crate::bench_topics::markdown(results));
     md.push_str(&targets(results));
     md
 }
@@ -422,6 +423,8 @@ pub(crate) fn svg(results: &Value) -> String {
             Some((s.clone(), v, *ours))
         })
         .collect();
+    let mut cpu = cpu;
+    cpu.extend(crate::bench_topics::plot_rows(results));
     let mem: Vec<(String, f64, bool)> = list
         .iter()
         .filter_map(|(s, ours)| {
@@ -429,7 +432,7 @@ pub(crate) fn svg(results: &Value) -> String {
             Some((s.clone(), v, *ours))
         })
         .collect();
-    let height = 60.0 + 24.0 * list.len() as f64;
+    let height = 60.0 + 24.0 * cpu.len().max(mem.len()) as f64;
     let mut svg = format!(
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="960" height="{height}" font-family="sans-serif">"#
     );

@@ -15,6 +15,7 @@ mod bench;
 mod bench_cluster;
 mod bench_harness;
 mod bench_report;
+mod bench_topics;
 mod deny;
 mod e2e;
 mod examples;
@@ -43,12 +44,12 @@ tasks:
   autobahn [--bless] [--release]
               the Autobahn TestSuite cases (kosoku) against every example's /ws/echo; fails
               on any change from autobahn/expected.json (--bless rewrites it)
-  bench [--quick] [SERVER..] | bench cluster | bench --report
-              the seven scenarios (S1-S7: fan-out, latency, memory, slow client, SSE,
-              keepalive, cross-node) against every example and the baselines (floor, naive
-              tokio-tungstenite, gorilla, node ws); writes bench/results/ (--quick: tiny
-              sizes, to target/bench/; cluster: only S7; --report: rewrites results.md and
-              plot.svg from results.json). Method: bench/README.md
+  bench [--quick] [SERVER..] | bench cluster | bench s8 | bench --report
+              the eight scenarios (S1-S8: fan-out, latency, memory, slow client, SSE,
+              keepalive, cross-node, topics) against every example and the baselines (floor,
+              naive tokio-tungstenite, gorilla, node ws); writes bench/results/ (--quick: tiny
+              sizes, to target/bench/; cluster: only S7; s8: only S8; --report: rewrites
+              results.md and plot.svg from results.json). Method: bench/README.md
   fuzz [SECONDS]
               each cargo-fuzz target in fuzz/ for SECONDS (60), from the committed corpus;
               installs cargo-fuzz when missing (stable toolchain, RUSTC_BOOTSTRAP=1)

@@ -9,7 +9,7 @@ use hub_bench::wire;
 use std::cell::RefCell;
 use std::rc::Rc;
 use tokio::io::AsyncReadExt;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
 type Registry = Rc<RefCell<Vec<(u64, Rc<TcpStream>)>>>;
@@ -94,18 +94,12 @@ async fn connection(mut stream: TcpStream, id: u64, registry: Registry) -> std::
 }
 
 fn main() -> std::io::Result<()> {
-    let host = std::env::var("HOST").unwrap_or_else(|_| "127.0.0.1".into());
-    let port = std::env::var("PORT").unwrap_or_else(|_| "0".into());
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     let local = tokio::task::LocalSet::new();
     local.block_on(&runtime, async move {
-        let listener = TcpListener::bind(format!("{host}:{port}")).await?;
-        #[allow(clippy::print_stdout)] // the harness reads the address from stdout
-        {
-            println!("floor listening on http://{}/", listener.local_addr()?);
-        }
+        let listener = hub_bench::listen("floor").await?;
         let registry = Registry::default();
         let mut next = 0;
         loop {

@@ -8,7 +8,7 @@
 use futures_util::{SinkExt, StreamExt};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedSender};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -47,13 +47,7 @@ async fn connection(stream: TcpStream, id: u64, clients: Clients) {
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    let host = std::env::var("HOST").unwrap_or_else(|_| "127.0.0.1".into());
-    let port = std::env::var("PORT").unwrap_or_else(|_| "0".into());
-    let listener = TcpListener::bind(format!("{host}:{port}")).await?;
-    #[allow(clippy::print_stdout)] // the harness reads the address from stdout
-    {
-        println!("naive-hub listening on http://{}/", listener.local_addr()?);
-    }
+    let listener = hub_bench::listen("naive-hub").await?;
     let clients = Clients::default();
     let mut next = 0;
     loop {

@@ -1,126 +1,80 @@
 //! The seam for cross-node fan-out.
 
-use crate::hub::Hub;
-use crate::message::Message;
-use std::sync::Arc;
+pub use crate::broadcast::Broadcast;
+use crate::local::Local;
 
-/// Where every [`Hub::broadcast`] and [`Hub::publish`] goes. The default, [`LocalOnly`],
-/// delivers to this process's clients with ids from the hub's own history. A cross-node
-/// backplane (e.g. Redis) carries the broadcast to every node, its own included, and delivers
-/// it there with the id it was given across the cluster ([`Hub::deliver_with_id`]), so every
-/// node's history holds the same ids in the same order and a client can resume on any node.
+/// Where every [`Hub::broadcast`](crate::Hub::broadcast) and
+/// [`Hub::publish`](crate::Hub::publish) goes. The default, [`LocalOnly`], delivers to this
+/// process's clients with ids from the hub's own history. A cross-node backplane (e.g. Redis)
+/// carries the message to every node, its own included, and delivers it there with the id it
+/// was given across the cluster ([`Local::deliver_with_id`]), so every node's history holds the
+/// same ids in the same order and a client can resume on any node.
+///
+/// A backplane delivers through the [`Local`] handle it is given ([`Backplane::attach`], and
+/// with each call): the application's [`Hub`](crate::Hub) has no way to bypass the history or
+/// the backplane.
 ///
 /// Broadcasts to everyone and topic publishes come through separate methods, so a backplane
 /// that knows nothing of topics never sends a topic's message to everyone: [`Backplane::publish`]
 /// delivers to the topic's local subscribers unless a backplane overrides it.
 pub trait Backplane: Send + Sync + 'static {
+    /// Called by [`Hub::set_backplane`](crate::Hub::set_backplane) with the hub's handle, for
+    /// the backplane's own tasks (what arrives from the cluster). The topics that already have
+    /// local subscribers are in [`Local::topics`]; later changes come through
+    /// [`Backplane::interest`].
+    fn attach(&self, local: Local) {
+        let _ = local;
+    }
+
     /// Fans out `message` to everyone (never a topic publish: those go to
     /// [`Backplane::publish`]); returns how many local clients had it queued now (0 when local
     /// delivery waits for the message to come back from the cluster).
-    fn broadcast(&self, hub: &Hub, message: Broadcast) -> usize;
+    fn broadcast(&self, local: &Local, message: Broadcast) -> usize;
 
     /// Fans out `message` to the subscribers of `topic` (a valid name; `message`'s
     /// [`Broadcast::topic`] is `topic`); returns how many local subscribers had it queued now.
     ///
     /// The default delivers to this process's subscribers of the topic, with an id from the
-    /// hub's own history ([`Hub::deliver_local`]), as [`LocalOnly`] does. A backplane that
-    /// overrides it must keep the message to the topic's subscribers: deliver it with
-    /// [`Hub::deliver_local`] or [`Hub::deliver_local_without_id`], never with
-    /// [`Hub::deliver_with_id`] or [`Hub::deliver_without_id`], which reach everyone.
-    fn publish(&self, hub: &Hub, topic: &str, message: Broadcast) -> usize {
-        hub.deliver_local(message.to_topic(topic))
+    /// hub's own history ([`Local::deliver`]), as [`LocalOnly`] does.
+    fn publish(&self, local: &Local, topic: &str, message: Broadcast) -> usize {
+        local.deliver(message.to_topic(topic))
     }
 
-    /// The backplane's state and counters, shown in [`Hub::stats`]. `None` for none.
+    /// `topic` gained its first local subscriber (`true`) or lost its last (`false`): a
+    /// cluster backplane receives a topic's traffic only while some local client wants it.
+    ///
+    /// Called in order, under the hub's topic lock: it must not block and must not call into
+    /// the hub (hand it to the backplane's task). The same state may be reported twice (a
+    /// backplane attached while topics change): treat it as a set.
+    fn interest(&self, topic: &str, interested: bool) {
+        let _ = (topic, interested);
+    }
+
+    /// Whether a topic that gains local interest waits for [`Local::catch_up`] before its
+    /// subscribers get their due: a cluster backplane that starts receiving a topic only when
+    /// a local client wants it says `true`, and then, once it receives the topic's live
+    /// traffic, reads the topic's recent history from the cluster and hands it to
+    /// [`Local::catch_up`]. Subscribers that join meanwhile wait too, each with its own resume
+    /// point. And when the topic loses its last local subscriber, its local history is dropped
+    /// at once (no longer kept up to date, it would give resumers a silent gap).
+    /// Default: `false`.
+    fn catches_up(&self) -> bool {
+        false
+    }
+
+    /// The backplane's state and counters, shown in [`Hub::stats`](crate::Hub::stats).
+    /// `None` for none.
     fn stats(&self) -> Option<BackplaneStats> {
         None
     }
 
-    /// Whether `id`, newer than anything this node has recorded, may have been issued by
-    /// another node and still be on its way here. A client resuming from such an id waits for
-    /// the messages after it instead of being told it missed some.
-    fn may_arrive(&self, id: u64) -> bool {
-        let _ = id;
+    /// Whether `id`, newer than anything this node has recorded for `topic` (`None`: the
+    /// broadcasts to everyone), may have been issued by another node and still be on its way
+    /// here. A client resuming from such an id waits for the messages after it instead of
+    /// being told it missed some.
+    fn may_arrive(&self, topic: Option<&str>, id: u64) -> bool {
+        let _ = (topic, id);
         false
-    }
-}
-
-/// A broadcast handed to a [`Backplane`]: a message, or a builder that puts the message's id
-/// into its payload ([`Hub::broadcast_with`]), for everyone or for the subscribers of one
-/// topic ([`Hub::publish`]). A broadcast is a publish to everyone.
-pub struct Broadcast {
-    kind: Kind,
-    topic: Option<Arc<str>>,
-}
-
-enum Kind {
-    Ready(Message),
-    Build(Box<dyn FnMut(Option<u64>) -> Message + Send>),
-}
-
-impl Broadcast {
-    /// A broadcast of `message` as it is.
-    pub fn ready(message: Message) -> Self {
-        Self {
-            kind: Kind::Ready(message),
-            topic: None,
-        }
-    }
-
-    /// A broadcast whose payload `build` makes from the message's id. `build` may be called
-    /// more than once (a backplane may need a second id); only the last message is sent.
-    pub fn build(build: impl FnMut(Option<u64>) -> Message + Send + 'static) -> Self {
-        Self {
-            kind: Kind::Build(Box::new(build)),
-            topic: None,
-        }
-    }
-
-    /// The same broadcast, for the subscribers of `topic` only.
-    pub fn to_topic(mut self, topic: impl Into<Arc<str>>) -> Self {
-        self.topic = Some(topic.into());
-        self
-    }
-
-    pub(crate) fn topic_name(&self) -> Option<Arc<str>> {
-        self.topic.clone()
-    }
-
-    /// The topic it is for; `None`: everyone.
-    pub fn topic(&self) -> Option<&str> {
-        self.topic.as_deref()
-    }
-
-    /// Whether the payload depends on the id.
-    pub fn needs_id(&self) -> bool {
-        matches!(self.kind, Kind::Build(_))
-    }
-
-    /// The message to send under `id` (`None`: without one).
-    pub fn message(&mut self, id: Option<u64>) -> Message {
-        match &mut self.kind {
-            Kind::Ready(message) => message.clone(),
-            Kind::Build(build) => build(id),
-        }
-    }
-}
-
-impl std::fmt::Debug for Broadcast {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.kind {
-            Kind::Ready(message) => f.debug_tuple("Broadcast::Ready").field(message).finish()?,
-            Kind::Build(_) => f.write_str("Broadcast::Build(..)")?,
-        }
-        match &self.topic {
-            Some(topic) => write!(f, " to topic {topic:?}"),
-            None => Ok(()),
-        }
-    }
-}
-
-impl From<Message> for Broadcast {
-    fn from(message: Message) -> Self {
-        Self::ready(message)
     }
 }
 
@@ -130,8 +84,8 @@ impl From<Message> for Broadcast {
 pub struct LocalOnly;
 
 impl Backplane for LocalOnly {
-    fn broadcast(&self, hub: &Hub, message: Broadcast) -> usize {
-        hub.deliver_local(message)
+    fn broadcast(&self, local: &Local, message: Broadcast) -> usize {
+        local.deliver(message)
     }
 }
 

@@ -1,183 +1,26 @@
 //! The hub: registry, broadcast, handler, upgrade acceptance, shutdown.
 
-use crate::backplane::{Backplane, LocalOnly};
-use crate::client::{Client, ClientId, CloseRequest, Shared};
+use crate::backplane::LocalOnly;
 use crate::config::{ConfigError, HubConfig};
 use crate::driver::Connection;
 use crate::handshake::{self, Accept, Rejection, RequestHead};
 use crate::history::{History, Replay};
-use crate::message::{CloseCode, CloseFrame, Message};
+use crate::message::{CloseCode, CloseFrame};
 use crate::notify::{Changed, Notify};
 use crate::options::ConnectOptions;
 use crate::origin::{is_same_origin, OriginPolicy};
+use crate::state::TopicIndex;
+use crate::state::{
+    AsyncHandler, Client, ClientId, CloseRequest, Handler, Hub, HubInner, Inbound, Shared, WeakHub,
+};
 use crate::stats::{Counters, DisconnectReason, Stats};
 use crate::topic_history::{self, TopicHistories};
-use crate::topics::TopicIndex;
 use crate::transport::{Timer, Transport};
-use futures_util::future::BoxFuture;
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
-
-/// An inbound message and the client that sent it (Kashvi's `ws.Message`).
-#[derive(Clone, Debug)]
-pub struct Inbound {
-    /// The sender; `inbound.client.send(..)` replies to it alone.
-    pub client: Client,
-    /// The message, text or binary.
-    pub message: Message,
-}
-
-type SyncHandler = dyn Fn(&Hub, Inbound) + Send + Sync;
-type AsyncHandler = dyn Fn(Hub, Inbound) -> BoxFuture<'static, ()> + Send + Sync;
-
-#[derive(Clone)]
-pub(crate) enum Handler {
-    Sync(Arc<SyncHandler>),
-    Async(Arc<AsyncHandler>),
-}
-
-pub(crate) struct HubInner {
-    pub(crate) config: HubConfig,
-    pub(crate) registry: RwLock<HashMap<ClientId, Arc<Shared>>>,
-    /// Topic subscriptions; locked after `history` and `registry` when held with them.
-    pub(crate) topics: RwLock<TopicIndex>,
-    /// Locked before `registry` whenever both are held: broadcasts are totally ordered with
-    /// respect to joins, so a resuming client gets neither a gap nor a duplicate.
-    pub(crate) history: Option<Mutex<History>>,
-    /// The topics' histories (with `history`); locked after it, before `registry`.
-    pub(crate) topic_history: Option<Mutex<TopicHistories>>,
-    count: AtomicUsize,
-    next_id: AtomicU64,
-    handler: RwLock<Option<Handler>>,
-    pub(crate) backplane: RwLock<Arc<dyn Backplane>>,
-    pub(crate) counters: Counters,
-    shutting_down: AtomicBool,
-    /// Connection drivers alive (registered or still closing).
-    pub(crate) live: AtomicUsize,
-    pub(crate) changed: Notify,
-    warned_cross_origin: AtomicBool,
-}
-
-impl HubInner {
-    /// Takes a client that has left (its queue is closed, its departure counted by whoever
-    /// closed it) out of the registry. Counts nothing: departures are counted where a client's
-    /// queue is closed (`Shared::push`, `Shared::request_close`, `Shared::leave`).
-    pub(crate) fn unregister(&self, id: ClientId) {
-        let removed = {
-            let mut registry = self
-                .registry
-                .write()
-                .unwrap_or_else(PoisonError::into_inner);
-            let removed = registry.remove(&id).is_some();
-            if removed {
-                self.count.store(registry.len(), Ordering::SeqCst);
-            }
-            removed
-        };
-        // Leaves all its topics at once, wherever the departure came from; even when it was
-        // no longer in the registry (a shutdown drained it), it may still be in the index.
-        let emptied = self.topics_mut().leave_all(id);
-        self.became_idle(&emptied);
-        if removed {
-            self.changed.notify();
-        }
-    }
-
-    /// Whether [`Hub::shutdown`] was called.
-    pub(crate) fn is_shutting_down(&self) -> bool {
-        self.shutting_down.load(Ordering::SeqCst)
-    }
-
-    /// Counts one departure: called once per client, by whoever moved it from open to closed.
-    pub(crate) fn departed(&self, id: ClientId, reason: DisconnectReason) {
-        self.counters.disconnect(reason);
-        tracing::debug!(client = %id, reason = reason.as_str(), "client left");
-    }
-
-    pub(crate) fn count_dropped(&self, n: usize) {
-        if n > 0 {
-            Counters::add(&self.counters.dropped, n as u64);
-        }
-    }
-
-    pub(crate) fn handler(&self) -> Option<Handler> {
-        self.handler
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-    }
-}
-
-/// A hub of WebSocket and Server-Sent Events clients: Kashvi's `ws.Hub`, without its event
-/// loop.
-///
-/// A `Hub` is a cheap handle (an `Arc`); clone it into handlers, tasks and threads. There is no
-/// `Run` to forget: every connection is driven by its own [`Connection`] future, which the
-/// adapter spawns, so creating a hub is all the setup there is.
-///
-/// # Concurrency contract
-/// - **Broadcast and send never wait for a client.** They lock the registry for reading and
-///   each recipient's queue for a push, and return. They may be called from any thread, from
-///   plain sync code and from inside the message handler.
-/// - **Handlers run on the sender's own connection task.** Calls for one client are sequential
-///   and in arrival order: the next message is not read until the handler call (or its future)
-///   for the previous one has finished. Handlers of different clients run concurrently. A slow
-///   handler delays only its own client's reads; writes and pings to that client continue.
-/// - A sync handler ([`Hub::on_message`]) must not block: it runs on a runtime worker. Use
-///   [`Hub::on_message_async`] for anything that waits.
-///
-/// # Slow clients
-/// Each client has a bounded queue ([`HubConfig::queue_capacity`], 256 by default). When a
-/// [`Hub::broadcast`] or a [`Client::send`] finds it full, the client is **evicted**: removed
-/// from the registry at once, its queued messages discarded and counted in [`Stats::dropped`],
-/// and its connection closed with code **1008** and reason `"slow consumer"`, counted in
-/// [`Stats::evicted`]. The message that found the queue full is counted in
-/// [`Stats::dropped`] too, from `broadcast` and `send` alike. Other clients are not affected
-/// and the publisher is never blocked.
-///
-/// # Departures
-/// Every client that joined leaves exactly once, and [`Stats::disconnected`] counts it once,
-/// under the reason of whoever closed it first: the peer, an eviction, the keepalive,
-/// [`Client::close`] or [`Hub::shutdown`], even when several race.
-/// Pings and close frames do not go through the queue, so they are never dropped behind data.
-///
-/// ```
-/// use hub_core::{Hub, Message};
-///
-/// let hub = Hub::new();
-/// hub.on_message(|hub, msg| {
-///     hub.broadcast(msg.message.clone());                 // to everyone
-///     let _ = msg.client.send(r#"{"type":"ack"}"#);       // or to the sender only
-/// });
-/// assert_eq!(hub.broadcast(Message::text("nobody here yet")), 0);
-/// assert_eq!(hub.client_count(), 0);
-/// ```
-#[derive(Clone)]
-pub struct Hub {
-    pub(crate) inner: Arc<HubInner>,
-}
-
-/// A handle that does not keep its hub alive, for tasks the hub itself owns (a backplane's).
-#[derive(Clone)]
-pub struct WeakHub {
-    inner: Weak<HubInner>,
-}
-
-impl WeakHub {
-    /// The hub, if it still exists.
-    pub fn upgrade(&self) -> Option<Hub> {
-        self.inner.upgrade().map(|inner| Hub { inner })
-    }
-}
-
-impl fmt::Debug for WeakHub {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("WeakHub")
-    }
-}
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 impl Default for Hub {
     fn default() -> Self {
@@ -457,6 +300,8 @@ impl Hub {
         );
         self.inner.live.fetch_add(1, Ordering::SeqCst);
         let mut replay = Replay::default();
+        // topics whose messages up to `last` are on their way from another node
+        let mut wait_on: Vec<&str> = Vec::new();
         let registered = {
             let history = self
                 .inner
@@ -464,22 +309,31 @@ impl Hub {
                 .as_ref()
                 .map(|h| h.lock().unwrap_or_else(PoisonError::into_inner));
             if let (Some(history), Some(last)) = (&history, last_event_id) {
+                let backplane = self.backplane();
                 replay = history.since(last);
+                if last > history.newest() && backplane.may_arrive(None, last) {
+                    // issued by another node and not here yet: wait for what follows it
+                    replay = Replay::default();
+                    shared.resume_after.store(last, Ordering::Relaxed);
+                }
                 if !topics.is_empty() {
                     if let Some(mut topic_history) = self.inner.topic_history() {
                         // as a resume by subscribe_from does: an idle topic past its time
                         // has no history to give
-                        topic_history.expire(std::time::Instant::now(), &self.inner.topics());
-                        // one id sequence per hub: the replay is the merge of the broadcasts'
-                        // and the topics' histories after `last`
-                        let more = topics.iter().map(|topic| topic_history.since(topic, last));
-                        topic_history::merge_all(&mut replay, more.collect::<Vec<_>>());
+                        topic_history.expire(std::time::Instant::now(), &*self.inner.topics());
+                        // the replay is the merge, by id, of the broadcasts' and the topics'
+                        // histories after `last` (one id sequence per hub in one process)
+                        let mut more = Vec::with_capacity(topics.len());
+                        for topic in &topics {
+                            let newest = topic_history.newest(topic).max(history.newest());
+                            if last > newest && backplane.may_arrive(Some(topic), last) {
+                                wait_on.push(topic);
+                            } else {
+                                more.push(topic_history.since(topic, last));
+                            }
+                        }
+                        topic_history::merge_all(&mut replay, more);
                     }
-                }
-                if last > history.newest() && self.backplane().may_arrive(last) {
-                    // issued by another node and not here yet: wait for what follows it
-                    replay = Replay::default();
-                    shared.resume_after.store(last, Ordering::Relaxed);
                 }
             }
             let mut registry = self
@@ -497,7 +351,19 @@ impl Hub {
                     let mut index = self.inner.topics_mut();
                     for topic in &topics {
                         // a new client with at most `limit` distinct valid topics: never refused
-                        let _ = index.join(&shared, topic, limit);
+                        let joined =
+                            self.inner
+                                .join_topic(&mut index, &shared, topic, last_event_id);
+                        if joined.is_ok_and(|j| !j.waiting)
+                            && wait_on.iter().any(|t| **t == **topic)
+                        {
+                            if let (Some(last), Some(member)) = (
+                                last_event_id,
+                                index.topic_mut(topic).and_then(|t| t.members.get_mut(&id)),
+                            ) {
+                                member.after = last;
+                            }
+                        }
                     }
                 }
                 // counted before anyone can see it leave: total >= departures at all times
@@ -537,7 +403,9 @@ impl Hub {
         self.inner.shutting_down.store(true, Ordering::SeqCst);
         let all = registry.drain().map(|(_, shared)| shared).collect();
         self.inner.count.store(0, Ordering::SeqCst);
-        self.inner.topics_mut().clear();
+        let mut index = self.inner.topics_mut();
+        let emptied = index.clear();
+        self.inner.lost_interest(&emptied);
         all
     }
 

@@ -6,8 +6,11 @@
 #![doc(test(attr(deny(warnings))))]
 
 mod backplane;
+mod broadcast;
+mod catch_up;
 mod client;
 mod config;
+mod delivery;
 mod driver;
 mod error;
 mod fanout;
@@ -15,29 +18,33 @@ mod handshake;
 mod history;
 mod hub;
 mod keepalive;
+mod local;
 mod message;
 mod notify;
 mod options;
 mod origin;
+mod state;
 mod stats;
 mod topic_history;
+mod topic_name;
 mod topics;
 mod transport;
 
 pub use backplane::{Backplane, BackplaneState, BackplaneStats, Broadcast, LocalOnly};
-pub use client::{Client, ClientId};
 pub use config::{ConfigError, HubConfig};
 pub use driver::Connection;
 pub use error::SendError;
 pub use handshake::{host_is_valid, Accept, HttpVersion, Rejection, RequestHead};
 pub use history::{HistoryError, Missed, MAX_ID};
-pub use hub::{Hub, Inbound, WeakHub};
+pub use local::Local;
 pub use message::{CloseCode, CloseFrame, Message, Text};
 pub use notify::Changed;
 pub use options::{ClientKind, ConnectOptions, Liveness};
 pub use origin::OriginPolicy;
+pub use state::{Client, ClientId, Hub, Inbound, WeakHub};
 pub use stats::{DisconnectReason, Stats};
-pub use topics::{validate_topic, Resumed, Subscribed, TopicError, MAX_TOPIC_LEN};
+pub use topic_name::{validate_topic, Subscribed, TopicError, MAX_TOPIC_LEN};
+pub use topics::Resumed;
 pub use transport::{Incoming, Outgoing, Timer, Transport, TransportError};
 
 /// The reference the root README points to, kept here so that there is one copy: defaults,

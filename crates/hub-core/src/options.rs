@@ -1,7 +1,7 @@
 //! Per-connection options given to [`Hub::connect`](crate::Hub::connect).
 
 use crate::handshake::RequestHead;
-use crate::topics::{validate_topic, TopicError};
+use crate::topic_name::{validate_topic, TopicError};
 use std::any::Any;
 use std::collections::HashSet;
 use std::fmt;

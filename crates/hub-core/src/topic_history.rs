@@ -1,13 +1,14 @@
 //! Per-topic histories, for resuming topics after a reconnect.
 //!
-//! # Ids: one sequence per hub
+//! # Ids: one sequence per hub in one process
 //! With a history ([`HubConfig::history`](crate::HubConfig::history) > 0) every broadcast
-//! *and* every topic publish takes the hub's next id: there is one id sequence per hub, not
-//! one per topic. So a stream over several topics resumes all of them from one
+//! *and* every topic publish takes the hub's next id: in one process there is one id sequence
+//! per hub, not one per topic. So a stream over several topics resumes all of them from one
 //! `Last-Event-ID`: its replay is the merge, by id, of the broadcast history and its topics'
-//! histories after that id, and what follows is live, in id order. Across a cluster the
-//! backplane's cluster-wide ids keep working unchanged, since a topic needs no sequence of its
-//! own.
+//! histories after that id, and what follows is live, in id order. Across a cluster, ids come
+//! from the backplane and are checked per topic ([`Local::deliver_with_id`](crate::Local::deliver_with_id)):
+//! each topic has its own cluster-wide sequence, so a topic's keys can live on one cluster
+//! shard; see [`Backplane`](crate::Backplane).
 //!
 //! # What is kept
 //! Each topic keeps its last [`HubConfig::topic_history`](crate::HubConfig::topic_history)
@@ -30,12 +31,19 @@
 //! `missed` notice conservatively — even when none of the dropped messages was this topic's.
 //! It may be told it missed something it did not; it is never left with a silent gap.
 
+use crate::history::HistoryError;
 use crate::history::{Missed, Replay, MAX_ID};
 use crate::message::Message;
-use crate::topics::TopicIndex;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// Which topics have a local subscriber now (the hub's topic index): a history whose topic has
+/// none is idle.
+pub(crate) trait Wanted {
+    /// Whether `topic` has a local subscriber.
+    fn has(&self, topic: &str) -> bool;
+}
 
 struct Ring {
     messages: VecDeque<(u64, Message)>,
@@ -66,8 +74,9 @@ pub(crate) struct TopicHistories {
     /// Payload bytes kept across all topics.
     bytes: usize,
     rings: HashMap<Arc<str>, Ring>,
-    /// Each topic by its newest id: the first is the least recently published.
-    by_recency: BTreeMap<u64, Arc<str>>,
+    /// Each topic by its newest id: the first is the least recently published. Keyed by the
+    /// topic too: across a cluster ids are per topic, so two topics may share one.
+    by_recency: BTreeMap<(u64, Arc<str>), ()>,
     /// Topics that became idle, oldest first: one entry per ring at most (a ring that becomes
     /// idle again replaces its entry; a dropped ring takes its entry with it), so this is
     /// never longer than `rings`.
@@ -107,7 +116,7 @@ impl TopicHistories {
     }
 
     /// Records a publish to `topic` under `id` (above every id recorded before).
-    pub(crate) fn record(&mut self, topic: &str, id: u64, message: &Message, index: &TopicIndex) {
+    pub(crate) fn record(&mut self, topic: &str, id: u64, message: &Message, index: &dyn Wanted) {
         let now = Instant::now();
         self.expire(now, index);
         if self.capacity == 0 {
@@ -125,7 +134,7 @@ impl TopicHistories {
             idle: None,
         });
         if let Some(previous) = ring.newest() {
-            self.by_recency.remove(&previous);
+            self.by_recency.remove(&(previous, name.clone()));
         }
         if ring.messages.len() == self.capacity {
             if let Some((evicted, old)) = ring.messages.pop_front() {
@@ -137,13 +146,86 @@ impl TopicHistories {
         ring.messages.push_back((id, message.clone()));
         self.total += 1;
         self.bytes += message.len();
-        let published_idle = ring.idle.is_none() && index.members(topic).is_none();
-        self.by_recency.insert(id, name.clone());
+        let published_idle = ring.idle.is_none() && !index.has(topic);
+        self.by_recency.insert((id, name.clone()), ());
         if published_idle {
             // published with nobody subscribed: idle from now on
             self.mark_idle(&name, now);
         }
         self.bound(&name);
+    }
+
+    /// Records a message of `topic` under `id`, an id given across a cluster: ids increase
+    /// per topic (a cluster's topics each have their own sequence).
+    ///
+    /// # Errors
+    /// `id` not above the topic's newest, or above [`MAX_ID`]; nothing is recorded.
+    pub(crate) fn record_at(
+        &mut self,
+        topic: &str,
+        id: u64,
+        message: &Message,
+        index: &dyn Wanted,
+    ) -> Result<(), HistoryError> {
+        if id > MAX_ID {
+            return Err(HistoryError::OutOfRange { id });
+        }
+        let newest = self.newest(topic);
+        if id <= newest {
+            return Err(HistoryError::NotNewer { id, newest });
+        }
+        self.record(topic, id, message, index);
+        Ok(())
+    }
+
+    /// The newest id recorded for `topic` (0: none kept).
+    pub(crate) fn newest(&self, topic: &str) -> u64 {
+        self.rings.get(topic).and_then(Ring::newest).unwrap_or(0)
+    }
+
+    /// Drops `topic`'s history at once (it will no longer be kept up to date): a resume of it
+    /// from an older id is then told it missed messages, never left with a silent gap.
+    pub(crate) fn forget(&mut self, topic: &str) {
+        self.drop_ring(topic);
+    }
+
+    /// Messages of `topic` with ids below `before` not recorded are lost for good (see
+    /// [`crate::Local::record_gap`]).
+    pub(crate) fn gap_before_topic(&mut self, topic: &str, before: u64) {
+        if before > MAX_ID {
+            return;
+        }
+        let last_lost = before.saturating_sub(1);
+        let Some(ring) = self.rings.get_mut(topic) else {
+            // no history of it: the shared watermark says what is unknown
+            self.lost = self.lost.max(last_lost);
+            return;
+        };
+        if last_lost <= ring.forgotten {
+            return;
+        }
+        let newest = ring.newest();
+        ring.forgotten = last_lost;
+        while ring
+            .messages
+            .front()
+            .is_some_and(|(id, _)| *id <= last_lost)
+        {
+            if let Some((_, old)) = ring.messages.pop_front() {
+                self.total -= 1;
+                self.bytes -= old.len();
+            }
+        }
+        if ring.messages.is_empty() {
+            // its recency key is the newest it had; the ring goes (the shared watermark
+            // covers what it held)
+            if let (Some(newest), Some((name, _))) = (newest, self.rings.get_key_value(topic)) {
+                let key = (newest, name.clone());
+                self.by_recency.remove(&key);
+            }
+            self.drop_ring(topic);
+            self.lost = self.lost.max(last_lost);
+        }
     }
 
     /// Keeps the totals (messages and bytes) under their bounds: drops the least recently
@@ -153,15 +235,15 @@ impl TopicHistories {
         while self.total > self.total_capacity || self.bytes > self.bytes_capacity {
             let oldest = self
                 .by_recency
-                .iter()
-                .find(|(_, topic)| *topic != current)
-                .map(|(newest, topic)| (*newest, topic.clone()));
+                .keys()
+                .find(|(_, topic)| topic != current)
+                .cloned();
             match oldest {
                 Some((newest, topic)) => {
                     let ring_newest = self.rings.get(&topic).and_then(Ring::newest);
                     if ring_newest != Some(newest) {
                         // a stale key (its ring is gone, empty or newer): never retried
-                        self.by_recency.remove(&newest);
+                        self.by_recency.remove(&(newest, topic.clone()));
                         if ring_newest.is_none() {
                             self.drop_ring(&topic);
                         }
@@ -190,9 +272,9 @@ impl TopicHistories {
     }
 
     fn drop_ring(&mut self, topic: &str) {
-        if let Some(ring) = self.rings.remove(topic) {
+        if let Some((name, ring)) = self.rings.remove_entry(topic) {
             if let Some(newest) = ring.newest() {
-                self.by_recency.remove(&newest);
+                self.by_recency.remove(&(newest, name));
                 self.lost = self.lost.max(newest);
             }
             if let Some(key) = ring.idle {
@@ -233,7 +315,7 @@ impl TopicHistories {
     }
 
     /// Drops the histories of topics idle for longer than the idle time.
-    pub(crate) fn expire(&mut self, now: Instant, index: &TopicIndex) {
+    pub(crate) fn expire(&mut self, now: Instant, index: &dyn Wanted) {
         while let Some((&key, _)) = self.idle.first_key_value() {
             let due = key
                 .0
@@ -245,46 +327,12 @@ impl TopicHistories {
             let Some((_, topic)) = self.idle.pop_first() else {
                 return;
             };
-            if index.members(&topic).is_none() {
+            if !index.has(&topic) {
                 self.drop_ring(&topic);
             } else if let Some(ring) = self.rings.get_mut(&topic) {
                 // subscribed again: not idle; its next departure starts a new idle time
                 ring.idle = None;
             }
-        }
-    }
-
-    /// Messages lost for good below `before` (see [`crate::Hub::record_gap`]).
-    pub(crate) fn gap_before(&mut self, before: u64) {
-        if before > MAX_ID {
-            return; // not an id this history could ever record
-        }
-        let last_lost = before.saturating_sub(1);
-        self.lost = self.lost.max(last_lost);
-        let mut emptied = Vec::new();
-        for (topic, ring) in &mut self.rings {
-            if last_lost > ring.forgotten {
-                ring.forgotten = last_lost;
-                while ring
-                    .messages
-                    .front()
-                    .is_some_and(|(id, _)| *id <= last_lost)
-                {
-                    if let Some((_, old)) = ring.messages.pop_front() {
-                        self.total -= 1;
-                        self.bytes -= old.len();
-                    }
-                }
-                if ring.messages.is_empty() {
-                    emptied.push(topic.clone());
-                }
-            }
-        }
-        for topic in emptied {
-            // its newest id was below `before`: its by_recency key goes, then the ring
-            // (`lost` already covers every id it held)
-            self.by_recency.retain(|_, t| *t != topic);
-            self.drop_ring(&topic);
         }
     }
 
@@ -345,9 +393,18 @@ fn merge_missed(a: Option<Missed>, b: Option<Missed>) -> Option<Missed> {
 mod tests {
     use super::*;
 
+    /// No topic has a subscriber.
+    struct Nobody;
+
+    impl Wanted for Nobody {
+        fn has(&self, _: &str) -> bool {
+            false
+        }
+    }
+
     #[test]
     fn a_topic_keeps_at_most_one_pending_idle_entry() {
-        let index = TopicIndex::default();
+        let index = Nobody;
         let mut topics = TopicHistories::new(10, 100, usize::MAX, Duration::MAX);
         topics.record("t", 1, &Message::text("x"), &index);
         assert_eq!(topics.idle_len(), 1);
@@ -372,11 +429,11 @@ mod tests {
 
     #[test]
     fn a_gap_that_empties_a_ring_drops_it_and_the_bound_still_terminates() {
-        let index = TopicIndex::default();
+        let index = Nobody;
         let mut topics = TopicHistories::new(10, 3, usize::MAX, Duration::MAX);
         topics.record("old", 1, &Message::text("a"), &index);
         topics.record("new", 5, &Message::text("b"), &index);
-        topics.gap_before(3);
+        topics.gap_before_topic("old", 3);
         assert_eq!(topics.size(), (1, 1), "the emptied ring is dropped");
         assert_eq!(topics.by_recency.len(), 1, "and its recency entry with it");
         assert_eq!(topics.idle_len(), 1);
@@ -393,11 +450,11 @@ mod tests {
 
     #[test]
     fn the_bound_skips_a_stale_recency_key_instead_of_retrying_it() {
-        let index = TopicIndex::default();
+        let index = Nobody;
         let mut topics = TopicHistories::new(10, 1, usize::MAX, Duration::MAX);
         topics.record("a", 1, &Message::text("a"), &index);
         // a key whose ring is gone (what an inconsistent gap used to leave behind)
-        topics.by_recency.insert(0, Arc::from("gone"));
+        topics.by_recency.insert((0, Arc::from("gone")), ());
         topics.record("b", 2, &Message::text("b"), &index);
         assert_eq!(topics.size(), (1, 1));
         assert_eq!(topics.by_recency.len(), 1);
@@ -405,7 +462,7 @@ mod tests {
 
     #[test]
     fn the_byte_bound_drops_the_least_recently_published_topics_first() {
-        let index = TopicIndex::default();
+        let index = Nobody;
         let mut topics = TopicHistories::new(10, 100, 25, Duration::MAX);
         let ten = Message::text("0123456789");
         topics.record("a", 1, &ten, &index);
@@ -432,10 +489,10 @@ mod tests {
 
     #[test]
     fn a_gap_beyond_the_largest_id_is_ignored() {
-        let index = TopicIndex::default();
+        let index = Nobody;
         let mut topics = TopicHistories::new(10, 100, usize::MAX, Duration::MAX);
         topics.record("t", 1, &Message::text("a"), &index);
-        topics.gap_before(MAX_ID + 2);
+        topics.gap_before_topic("t", MAX_ID + 2);
         assert_eq!(topics.size(), (1, 1));
         assert!(topics.since("t", 1).missed.is_none());
         assert!(topics.since("other", 1).missed.is_none());

@@ -37,59 +37,13 @@
 //! connection under the same lock that registers it: there is no window in which it is
 //! connected but not yet subscribed.
 
-use crate::backplane::Broadcast;
-use crate::client::{Client, ClientId, Push, Shared};
+use crate::broadcast::Broadcast;
 use crate::history::{Missed, Replay};
-use crate::hub::{Hub, HubInner};
 use crate::message::Message;
+use crate::state::{Client, Hub, Push};
 use crate::stats::Counters;
-use crate::topic_history::TopicHistories;
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, MutexGuard, PoisonError};
-
-/// The longest topic name, in bytes.
-pub const MAX_TOPIC_LEN: usize = 256;
-
-/// Why a topic was refused. Nothing changed.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum TopicError {
-    /// The topic name is empty.
-    #[error("a topic name must not be empty")]
-    Empty,
-    /// The topic name is longer than [`MAX_TOPIC_LEN`] bytes.
-    #[error("a topic name is at most {MAX_TOPIC_LEN} bytes; this one has {len}")]
-    TooLong {
-        /// The name's length in bytes.
-        len: usize,
-    },
-    /// The topic name contains a control character.
-    #[error("a topic name must not contain control characters (found one at byte {at})")]
-    ControlCharacter {
-        /// Where the first one is, in bytes.
-        at: usize,
-    },
-    /// The client already has [`HubConfig::max_topics_per_client`](crate::HubConfig::max_topics_per_client)
-    /// topics.
-    #[error("the client is already subscribed to {limit} topics, the most it may have")]
-    TooManyTopics {
-        /// The limit.
-        limit: usize,
-    },
-    /// The client has left the hub (or the hub is shutting down).
-    #[error("the client has left the hub")]
-    ClientGone,
-}
-
-/// What [`Client::subscribe`] did.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Subscribed {
-    /// The client joined the topic.
-    Joined,
-    /// The client was already subscribed; nothing changed.
-    Already,
-}
+use crate::topic_name::{validate_topic, Subscribed, TopicError};
+use std::sync::{Arc, PoisonError};
 
 /// What [`Client::subscribe_from`] did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -109,162 +63,11 @@ pub struct Resumed {
     /// messages even if none of the dropped ones was this topic's: possibly a false alarm,
     /// never a silent gap. The same holds for a stream's `missed` notice on connect.
     pub missed: Option<Missed>,
-}
-
-/// Checks a topic name: not empty, at most [`MAX_TOPIC_LEN`] bytes, no control character.
-///
-/// ```
-/// use hub_core::{validate_topic, TopicError};
-///
-/// assert!(validate_topic("ticker:ACME").is_ok());
-/// assert_eq!(validate_topic(""), Err(TopicError::Empty));
-/// assert_eq!(validate_topic("a\nb"), Err(TopicError::ControlCharacter { at: 1 }));
-/// assert_eq!(validate_topic(&"x".repeat(257)), Err(TopicError::TooLong { len: 257 }));
-/// ```
-///
-/// # Errors
-/// The [`TopicError`] that says what is wrong with the name.
-pub fn validate_topic(topic: &str) -> Result<(), TopicError> {
-    if topic.is_empty() {
-        return Err(TopicError::Empty);
-    }
-    if topic.len() > MAX_TOPIC_LEN {
-        return Err(TopicError::TooLong { len: topic.len() });
-    }
-    if let Some((at, _)) = topic.char_indices().find(|(_, c)| c.is_control()) {
-        return Err(TopicError::ControlCharacter { at });
-    }
-    Ok(())
-}
-
-/// Topic → subscribers, and client → topics. Both sides change together, under the hub's
-/// topic lock (taken after the history and the registry, before any client's queue).
-#[derive(Default)]
-pub(crate) struct TopicIndex {
-    members: HashMap<Arc<str>, HashMap<ClientId, Arc<Shared>>>,
-    joined: HashMap<ClientId, HashSet<Arc<str>>>,
-}
-
-impl TopicIndex {
-    /// Subscribes `shared` to `topic` (already validated), unless it has `limit` topics.
-    pub(crate) fn join(
-        &mut self,
-        shared: &Arc<Shared>,
-        topic: &str,
-        limit: usize,
-    ) -> Result<Subscribed, TopicError> {
-        let mine = self.joined.entry(shared.id).or_default();
-        if mine.contains(topic) {
-            return Ok(Subscribed::Already);
-        }
-        if mine.len() >= limit {
-            if mine.is_empty() {
-                self.joined.remove(&shared.id);
-            }
-            return Err(TopicError::TooManyTopics { limit });
-        }
-        let name: Arc<str> = match self.members.get_key_value(topic) {
-            Some((name, _)) => name.clone(),
-            None => Arc::from(topic),
-        };
-        mine.insert(name.clone());
-        self.members
-            .entry(name)
-            .or_default()
-            .insert(shared.id, shared.clone());
-        Ok(Subscribed::Joined)
-    }
-
-    /// Unsubscribes `id` from `topic`; `None` if it was not subscribed, else whether the
-    /// topic is left without subscribers.
-    pub(crate) fn leave(&mut self, id: ClientId, topic: &str) -> Option<bool> {
-        let mine = self.joined.get_mut(&id)?;
-        if !mine.remove(topic) {
-            return None;
-        }
-        if mine.is_empty() {
-            self.joined.remove(&id);
-        }
-        Some(self.remove_member(topic, id))
-    }
-
-    /// Unsubscribes `id` from every topic; returns the topics left without subscribers.
-    pub(crate) fn leave_all(&mut self, id: ClientId) -> Vec<Arc<str>> {
-        let mut emptied = Vec::new();
-        if let Some(mine) = self.joined.remove(&id) {
-            for topic in mine {
-                if self.remove_member(&topic, id) {
-                    emptied.push(topic);
-                }
-            }
-        }
-        emptied
-    }
-
-    /// Whether the topic is left without subscribers.
-    fn remove_member(&mut self, topic: &str, id: ClientId) -> bool {
-        if let Some(members) = self.members.get_mut(topic) {
-            members.remove(&id);
-            if members.is_empty() {
-                // an empty topic leaves the index: idle topics cost nothing
-                self.members.remove(topic);
-                return true;
-            }
-        }
-        false
-    }
-
-    pub(crate) fn members(&self, topic: &str) -> Option<&HashMap<ClientId, Arc<Shared>>> {
-        self.members.get(topic)
-    }
-
-    pub(crate) fn topics_of(&self, id: ClientId) -> Vec<String> {
-        let mut topics: Vec<String> = self
-            .joined
-            .get(&id)
-            .map(|mine| mine.iter().map(|t| t.to_string()).collect())
-            .unwrap_or_default();
-        topics.sort_unstable();
-        topics
-    }
-
-    pub(crate) fn len(&self) -> usize {
-        self.members.len()
-    }
-
-    pub(crate) fn clear(&mut self) {
-        self.members = HashMap::new();
-        self.joined = HashMap::new();
-    }
-}
-
-impl HubInner {
-    pub(crate) fn topics(&self) -> std::sync::RwLockReadGuard<'_, TopicIndex> {
-        self.topics.read().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    pub(crate) fn topics_mut(&self) -> std::sync::RwLockWriteGuard<'_, TopicIndex> {
-        self.topics.write().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    pub(crate) fn topic_history(&self) -> Option<MutexGuard<'_, TopicHistories>> {
-        self.topic_history
-            .as_ref()
-            .map(|h| h.lock().unwrap_or_else(PoisonError::into_inner))
-    }
-
-    /// Topics that lost their last subscriber start their idle time (their history is
-    /// dropped once it is over). Called with no topic lock held.
-    pub(crate) fn became_idle(&self, topics: &[Arc<str>]) {
-        if topics.is_empty() {
-            return;
-        }
-        if let Some(mut histories) = self.topic_history() {
-            for topic in topics {
-                histories.became_idle(topic);
-            }
-        }
-    }
+    /// The topic is new on this node and its history is still on its way from the cluster
+    /// (a backplane that [catches topics up](crate::Backplane::catches_up)): the replay, and a
+    /// `missed` notice if the cluster's history no longer reaches back, are queued when it
+    /// arrives, ahead of the topic's live messages.
+    pub pending: bool,
 }
 
 impl Client {
@@ -288,7 +91,8 @@ impl Client {
         if hub.is_shutting_down() || self.shared.lock().closed {
             return Err(TopicError::ClientGone);
         }
-        index.join(&self.shared, topic, hub.config.max_topics_per_client)
+        hub.join_topic(&mut index, &self.shared, topic, None)
+            .map(|joined| joined.subscribed)
     }
 
     /// Subscribes this client to `topic` and queues the messages of the topic's history after
@@ -320,36 +124,56 @@ impl Client {
                 subscribed,
                 replayed: 0,
                 missed: None,
+                pending: false,
             });
         };
         // Held until the replay is queued: no publish comes between it and the live ones.
         let history = history.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut replay = match hub.topic_history() {
+        let (mut replay, topic_newest) = match hub.topic_history() {
             Some(mut topics) => {
-                topics.expire(std::time::Instant::now(), &hub.topics());
-                topics.since(topic, last_event_id)
+                topics.expire(std::time::Instant::now(), &*hub.topics());
+                (topics.since(topic, last_event_id), topics.newest(topic))
             }
-            None => Replay::default(),
+            None => (Replay::default(), 0),
         };
-        if last_event_id > history.newest() && replay.missed.is_none() {
-            // an id this hub never issued
-            replay.missed = Some(Missed {
-                last_event_id,
-                first_available: replay.messages.front().map(|(id, _)| *id),
-            });
+        // ids issued elsewhere and on their way: wait for what follows instead of a notice
+        let mut wait_after = 0;
+        if last_event_id > history.newest().max(topic_newest) && replay.missed.is_none() {
+            if hub.backplane().may_arrive(Some(topic), last_event_id) {
+                wait_after = last_event_id;
+                replay = Replay::default();
+            } else {
+                // an id this hub never issued
+                replay.missed = Some(Missed {
+                    last_event_id,
+                    first_available: replay.messages.front().map(|(id, _)| *id),
+                });
+            }
         }
-        let subscribed = {
+        let joined = {
             let mut index = hub.topics_mut();
             if hub.is_shutting_down() || self.shared.lock().closed {
                 return Err(TopicError::ClientGone);
             }
-            index.join(&self.shared, topic, hub.config.max_topics_per_client)?
+            let joined = hub.join_topic(&mut index, &self.shared, topic, Some(last_event_id))?;
+            if wait_after > 0 && !joined.waiting {
+                if let Some(member) = index
+                    .topic_mut(topic)
+                    .and_then(|t| t.members.get_mut(&self.shared.id))
+                {
+                    member.after = wait_after;
+                }
+            }
+            joined
         };
-        if subscribed == Subscribed::Already {
+        let subscribed = joined.subscribed;
+        if subscribed == Subscribed::Already || joined.waiting {
+            // already had it all along; or the backplane's catch-up will queue the replay
             return Ok(Resumed {
                 subscribed,
                 replayed: 0,
                 missed: None,
+                pending: joined.waiting,
             });
         }
         let mut replayed = 0;
@@ -372,6 +196,7 @@ impl Client {
             subscribed,
             replayed,
             missed: replay.missed,
+            pending: false,
         })
     }
 
@@ -381,7 +206,14 @@ impl Client {
         let Some(hub) = self.shared.hub.upgrade() else {
             return false;
         };
-        let left = hub.topics_mut().leave(self.shared.id, topic);
+        let left = {
+            let mut index = hub.topics_mut();
+            let left = index.leave(self.shared.id, topic);
+            if left == Some(true) {
+                hub.lost_interest(&[Arc::from(topic)]);
+            }
+            left
+        };
         if left == Some(true) {
             hub.became_idle(&[Arc::from(topic)]);
         }
@@ -425,24 +257,25 @@ impl Hub {
         }
         Counters::add(&self.inner.counters.broadcasts, 1);
         self.backplane()
-            .publish(self, topic, message.to_topic(topic))
+            .publish(&self.inner.local(), topic, message.to_topic(topic))
     }
 
     /// Local subscribers of `topic` now.
     pub fn subscriber_count(&self, topic: &str) -> usize {
-        self.inner.topics().members(topic).map_or(0, HashMap::len)
+        self.inner.topics().count(topic)
     }
 
     /// Handles to the local subscribers of `topic` (a snapshot).
     pub fn subscribers(&self, topic: &str) -> Vec<Client> {
         self.inner
             .topics()
-            .members(topic)
-            .map(|members| {
-                members
+            .topic(topic)
+            .map(|entry| {
+                entry
+                    .members
                     .values()
-                    .map(|shared| Client {
-                        shared: shared.clone(),
+                    .map(|member| Client {
+                        shared: member.shared.clone(),
                     })
                     .collect()
             })
@@ -466,6 +299,7 @@ impl Hub {
 mod tests {
     use super::*;
     use crate::options::ClientKind;
+    use crate::state::{ClientId, Shared};
     use crate::stats::DisconnectReason;
     use std::sync::atomic::AtomicU64;
 

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{close_code, connect, connect_with, StdTimer, StillTransport};
+use common::{close_code, connect, connect_with, local_of, StdTimer, StillTransport};
 use hub_core::{
     ConfigError, ConnectOptions, DisconnectReason, Hub, HubConfig, Incoming, Message, Outgoing,
     SendError, TransportError,
@@ -367,16 +367,20 @@ async fn a_slow_link_that_keeps_moving_is_not_dropped_as_stalled() {
 #[tokio::test]
 async fn ids_near_the_top_are_refused_and_broadcast_goes_on() {
     let hub = Hub::with_config(HubConfig::default().history(10)).unwrap();
+    let local = local_of(&hub);
     for id in [u64::MAX - 1, u64::MAX, hub_core::MAX_ID + 1] {
         assert_eq!(
-            hub.deliver_with_id(id, Message::text("x")),
+            local.deliver_with_id(None, id, Message::text("x")),
             Err(hub_core::HistoryError::OutOfRange { id })
         );
-        assert!(hub.remember(id, Message::text("x")).is_err());
+        assert!(local.remember(None, id, Message::text("x")).is_err());
     }
-    assert_eq!(hub.deliver_with_id(7, Message::text("seven")), Ok(0));
+    assert_eq!(
+        local.deliver_with_id(None, 7, Message::text("seven")),
+        Ok(0)
+    );
     assert!(matches!(
-        hub.deliver_with_id(7, Message::text("again")),
+        local.deliver_with_id(None, 7, Message::text("again")),
         Err(hub_core::HistoryError::NotNewer { id: 7, newest: 7 })
     ));
     let (_tx, peer, _task) = connect_with(&hub, ConnectOptions::websocket().last_event_id(Some(6)));
@@ -398,14 +402,17 @@ async fn ids_near_the_top_are_refused_and_broadcast_goes_on() {
 #[tokio::test]
 async fn a_resume_inside_a_recorded_gap_gets_a_missed_notice() {
     let hub = Hub::with_config(HubConfig::default().history(1000)).unwrap();
+    let local = local_of(&hub);
     for id in 1..=100 {
-        hub.deliver_with_id(id, Message::text(format!("m{id}")))
+        local
+            .deliver_with_id(None, id, Message::text(format!("m{id}")))
             .unwrap();
     }
     // a backplane caught up after an outage but could not reach back past 1006
-    hub.record_gap(1006);
+    local.record_gap(None, 1006);
     for id in 1006..=1008 {
-        hub.deliver_with_id(id, Message::text(format!("m{id}")))
+        local
+            .deliver_with_id(None, id, Message::text(format!("m{id}")))
             .unwrap();
     }
     let (_tx, peer, _task) =

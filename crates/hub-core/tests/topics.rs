@@ -5,8 +5,8 @@ mod common;
 
 use common::{poll_once, texts_of, RecordingTransport, StdTimer, StillTransport};
 use hub_core::{
-    Backplane, Broadcast, ConfigError, ConnectOptions, Hub, HubConfig, Subscribed, TopicError,
-    MAX_TOPIC_LEN,
+    Backplane, Broadcast, ConfigError, ConnectOptions, Hub, HubConfig, Local, Subscribed,
+    TopicError, MAX_TOPIC_LEN,
 };
 use std::sync::{Arc, Mutex};
 
@@ -122,8 +122,8 @@ fn initial_topics_beyond_the_limit_are_refused_not_fatal() {
 struct Naive;
 
 impl Backplane for Naive {
-    fn broadcast(&self, hub: &Hub, mut message: Broadcast) -> usize {
-        hub.deliver_without_id(message.message(None))
+    fn broadcast(&self, local: &Local, mut message: Broadcast) -> usize {
+        local.deliver_without_id(Broadcast::ready(message.message(None)))
     }
 }
 

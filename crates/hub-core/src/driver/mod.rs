@@ -1,11 +1,11 @@
 //! The connection driver: the one read/write/keepalive/eviction loop every adapter runs.
 
-use crate::client::{Client, CloseRequest};
 use crate::history::{Missed, Replay};
-use crate::hub::{Handler, Hub, Inbound};
 use crate::keepalive::{Keepalive, Timeout};
 use crate::message::{CloseCode, CloseFrame, Message};
 use crate::options::Liveness;
+use crate::state::{Client, CloseRequest};
+use crate::state::{Handler, Hub, Inbound};
 use crate::stats::{Counters, DisconnectReason};
 use crate::transport::{Incoming, Outgoing, Timer, Transport, TransportError};
 use futures_util::future::BoxFuture;

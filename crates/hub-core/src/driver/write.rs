@@ -2,8 +2,8 @@
 //! clock, in the order a client is owed them.
 
 use super::{after, Connection, State, IDLE_QUEUE_CAPACITY, WRITE_BUDGET};
-use crate::client::CloseRequest;
 use crate::message::Message;
+use crate::state::CloseRequest;
 use crate::stats::{Counters, DisconnectReason};
 use crate::transport::{Outgoing, Timer, Transport, TransportError};
 use bytes::Bytes;
@@ -119,6 +119,11 @@ impl<T: Transport, R: Timer> Connection<T, R> {
             }
             let (next, request) = {
                 let mut q = self.client.shared.lock();
+                if let Some(missed) = q.missed.take() {
+                    drop(q);
+                    self.start(Outgoing::Missed(missed))?;
+                    continue;
+                }
                 match q.close.as_ref().map(|r| r.drain) {
                     Some(false) => (None, q.close.take()),
                     Some(true) if q.data.is_empty() => (None, q.close.take()),

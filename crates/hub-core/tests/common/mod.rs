@@ -242,3 +242,26 @@ pub fn texts_of(written: &[Outgoing]) -> Vec<String> {
         })
         .collect()
 }
+
+/// A backplane that delivers locally, as `LocalOnly` does, and keeps the `Local` handle the
+/// hub gave it: tests deliver with cluster ids through it.
+#[allow(dead_code)]
+pub struct Capture(pub std::sync::OnceLock<hub_core::Local>);
+
+impl hub_core::Backplane for Capture {
+    fn attach(&self, local: hub_core::Local) {
+        let _ = self.0.set(local);
+    }
+
+    fn broadcast(&self, local: &hub_core::Local, message: hub_core::Broadcast) -> usize {
+        local.deliver(message)
+    }
+}
+
+/// The hub's `Local` handle, through a [`Capture`] backplane set on it.
+#[allow(dead_code)]
+pub fn local_of(hub: &Hub) -> hub_core::Local {
+    let capture = Arc::new(Capture(std::sync::OnceLock::new()));
+    hub.set_backplane(capture.clone());
+    capture.0.get().cloned().expect("attach gives the handle")
+}

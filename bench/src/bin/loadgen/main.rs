@@ -7,11 +7,17 @@
 //! loadgen latency   --addr A --pid P --clients N --size S --rate R --seconds T [--sse PATH]
 //! loadgen idle      --addr A --pid P --clients N [--size 8192] [--settle SECONDS]
 //! loadgen keepalive --addr A --pid P --clients N --seconds T
+//! loadgen topics    --addr A --pid P --clients N --per-client K --seconds T [--settle SECONDS]
 //! ```
 //!
 //! `--pub-addr B` (fanout, latency) makes the publisher one extra WebSocket on the server at
 //! `B` (another node of a cluster); `--pid P1,P2,..` sums the CPU time of several processes
 //! (the nodes and Redis) and reads memory from the first.
+//!
+//! `--path P` (fanout, latency) is the WebSocket path of the clients (default `/ws/chat`);
+//! `--idle-clients N --idle-path Q` (fanout) connects N more clients on `Q` first, which stay
+//! idle and must receive nothing (reported as `idle_deliveries`): a publish to a topic among
+//! many connected clients. `topics` (S8) is in `topics.rs`.
 //!
 //! Every scenario uses `/ws/chat` semantics: a message from one client reaches every client,
 //! the sender included. The publisher is connection 0; with `--sse`, the N receivers are
@@ -29,6 +35,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::Notify;
+
+mod topics;
 
 type Error = Box<dyn std::error::Error>;
 
@@ -94,6 +102,13 @@ struct Args {
     rate: f64,
     seconds: f64,
     sse: Option<String>,
+    /// The WebSocket path of the clients.
+    path: String,
+    /// Extra clients connected first, idle (fanout).
+    idle_clients: usize,
+    idle_path: String,
+    /// Topics per client (topics).
+    per_client: usize,
     stalled: bool,
     /// Seconds to let memory settle before reading it (idle).
     settle: f64,
@@ -131,6 +146,10 @@ fn args() -> Result<Args, Error> {
         rate: get("rate", "50").parse()?,
         seconds: get("seconds", "5").parse()?,
         sse: kv.get("sse").cloned(),
+        path: get("path", "/ws/chat"),
+        idle_clients: get("idle-clients", "0").parse()?,
+        idle_path: get("idle-path", "/ws/chat"),
+        per_client: get("per-client", "10").parse()?,
         stalled,
         settle: get("settle", "2").parse()?,
     })
@@ -247,12 +266,12 @@ async fn connect_fleet(a: &Args, shared: &Rc<Shared>, answer_pings: bool) -> Res
     let mut receivers = 0;
     let (kind, path) = match &a.sse {
         Some(p) => (Kind::Sse, p.as_str()),
-        None => (Kind::Ws, "/ws/chat"),
+        None => (Kind::Ws, a.path.as_str()),
     };
     if kind == Kind::Sse || a.pub_addr.is_some() {
         // the publisher is an extra WebSocket, and receives its own messages too
         let at = a.pub_addr.unwrap_or(a.addr);
-        let (s, rest) = open(at, Kind::Ws, "/ws/chat", None).await?;
+        let (s, rest) = open(at, Kind::Ws, &a.path, None).await?;
         let (rd, wr) = s.into_split();
         tokio::task::spawn_local(receive(rd, None, false, Kind::Ws, rest, shared.clone()));
         publisher = Some(wr);
@@ -276,6 +295,19 @@ async fn connect_fleet(a: &Args, shared: &Rc<Shared>, answer_pings: bool) -> Res
     })
 }
 
+/// Connects `--idle-clients` clients on `--idle-path`, which answer pings and report what
+/// they receive into the returned counter.
+async fn connect_bystanders(a: &Args) -> Result<Rc<Shared>, Error> {
+    let shared = Rc::new(Shared::default());
+    for _ in 0..a.idle_clients {
+        let (s, rest) = open(a.addr, Kind::Ws, &a.idle_path, None).await?;
+        let (rd, wr) = s.into_split();
+        let task = receive(rd, Some(wr), true, Kind::Ws, rest, shared.clone());
+        tokio::task::spawn_local(task);
+    }
+    Ok(shared)
+}
+
 fn cpu(pids: &[u32]) -> u64 {
     pids.iter().map(|p| procfs::cpu_ns(*p).unwrap_or(0)).sum()
 }
@@ -285,6 +317,7 @@ fn rss(pid: u32) -> u64 {
 }
 
 async fn fanout(a: Args) -> Result<Value, Error> {
+    let bystanders = connect_bystanders(&a).await?;
     let shared = Rc::new(Shared::default());
     let Fleet {
         publisher,
@@ -336,6 +369,10 @@ async fn fanout(a: Args) -> Result<Value, Error> {
         "server_cpu_share": cpu_ns as f64 / wall.as_nanos() as f64,
         "rss_growth_kib": rss(a.pid).saturating_sub(rss_before),
     });
+    if a.idle_clients > 0 {
+        result["idle_clients"] = json!(a.idle_clients);
+        result["idle_deliveries"] = json!(bystanders.delivered.get());
+    }
     if let Some((stream, rest)) = stalled {
         let (messages, bytes, close) = drain_stalled(stream, rest).await;
         result["stalled_messages"] = json!(messages);
@@ -487,6 +524,7 @@ fn main() -> Result<(), Error> {
             "latency" => latency(a).await,
             "idle" => idle(a).await,
             "keepalive" => keepalive(a).await,
+            "topics" => topics::topics(a).await,
             other => Err(format!("unknown scenario {other}").into()),
         }
     })?;
