@@ -263,9 +263,12 @@ pub async fn while_b_is_cut_off_do(
 /// Subscribers Redis counts on `channel` now.
 pub fn numsub(redis: &RedisServer, channel: &str) -> u64 {
     let out = redis.cli(&["PUBSUB", "NUMSUB", channel]);
-    out.lines().nth(1).and_then(|n| n.trim().parse().ok()).unwrap_or_else(|| {
-        panic!("PUBSUB NUMSUB {channel}: {out:?}");
-    })
+    out.lines()
+        .nth(1)
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| {
+            panic!("PUBSUB NUMSUB {channel}: {out:?}");
+        })
 }
 
 /// Waits until Redis counts `n` subscribers on `channel`. A node subscribes from its own

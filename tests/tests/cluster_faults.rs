@@ -355,7 +355,11 @@ async fn topics_deliver_locally_while_redis_is_down_and_cross_again_after_a_rest
     until_numsub(&redis, &config.topic_channel("late"), 1).await;
     a.app.chat.publish("room", "after");
     assert_eq!(next_text(&mut on_a).await, "after");
-    assert_eq!(next_text(&mut on_b).await, "after", "not \"local\": it never crossed");
+    assert_eq!(
+        next_text(&mut on_b).await,
+        "after",
+        "not \"local\": it never crossed"
+    );
     b.app.chat.publish("late", "from b");
     assert_eq!(next_text(&mut late).await, "from b");
 }

@@ -25,7 +25,11 @@ async fn next(ws: &mut Ws, k: usize) -> (usize, u64) {
     let text = next_text(ws).await;
     let parts: Vec<&str> = text.split(' ').collect();
     assert_eq!(parts.len(), 3, "{text:?}");
-    assert_eq!(parts[0], format!("t{k}"), "another topic's message: {text:?}");
+    assert_eq!(
+        parts[0],
+        format!("t{k}"),
+        "another topic's message: {text:?}"
+    );
     let id: u64 = parts[2].parse().unwrap();
     assert!(id > 0, "published without a cluster id: {text:?}");
     (parts[1].parse().unwrap(), id)
@@ -107,9 +111,10 @@ async fn a_hundred_topics_resume_on_other_nodes_without_gap_or_duplicate() {
     }
     drop(clients);
     for (n, hub) in hubs.iter().enumerate() {
-        let mine = |h: &Hub| (0..TOPICS).filter(|k| k % 3 == n).map(move |k| (h.clone(), k));
         wait_hub(hub, "the clients to leave", |h| {
-            mine(h).all(|(h, k)| h.subscriber_count(&format!("t{k}")) == 0)
+            (0..TOPICS)
+                .filter(|k| k % 3 == n)
+                .all(|k| h.subscriber_count(&format!("t{k}")) == 0)
         })
         .await;
     }
@@ -129,6 +134,16 @@ async fn a_hundred_topics_resume_on_other_nodes_without_gap_or_duplicate() {
         resumed.push(ws);
     }
     second_half.unwrap().join().unwrap();
+    // every round in Redis (a publish returns when it is handed to the node's publisher)
+    // before the last, so that the last comes last
+    for (n, (_, backplane)) in nodes.iter().enumerate() {
+        let mine = (0..ROUNDS)
+            .flat_map(|r| (0..TOPICS).map(move |k| (k + r) % 3))
+            .filter(|node| *node == n)
+            .count();
+        let published = || backplane.stats().published;
+        until_published(&format!("node {n}'s rounds"), published, mine as u64).await;
+    }
     for k in 0..TOPICS {
         publish(&hubs[k % 3], k, ROUNDS); // the last round: the end of each topic
     }
@@ -147,7 +162,11 @@ async fn a_hundred_topics_resume_on_other_nodes_without_gap_or_duplicate() {
             g.sort_unstable();
             g
         };
-        assert_eq!(sorted(&got), sorted(&all[*k]), "t{k}: the same ids everywhere");
+        assert_eq!(
+            sorted(&got),
+            sorted(&all[*k]),
+            "t{k}: the same ids everywhere"
+        );
     }
     for (server, backplane) in &nodes {
         let stats = backplane.stats();
@@ -194,7 +213,7 @@ async fn a_node_receives_a_topics_traffic_only_while_it_has_subscribers_for_it()
     until_numsub(&redis, &config.topic_channel("U"), 1).await;
     let earlier: Vec<String> = (0..20).map(|i| format!("T{i}")).collect();
     for text in &earlier {
-        a.app.chat.publish("T", text.as_str());
+        a.app.chat.publish("T", text.clone());
     }
     a.app.chat.publish("U", "U0");
     for text in &earlier {
@@ -215,7 +234,7 @@ async fn a_node_receives_a_topics_traffic_only_while_it_has_subscribers_for_it()
     until_numsub(&redis, &config.topic_channel("T"), 1).await;
     let received = b_backplane.stats().received;
     for text in &earlier {
-        a.app.chat.publish("T", text.as_str());
+        a.app.chat.publish("T", text.clone());
     }
     a.app.chat.publish("U", "U1");
     assert_eq!(next_text(&mut on_b).await, "U1", "nothing of T");
@@ -261,7 +280,12 @@ async fn a_quick_join_leave_join_ends_subscribed_and_the_last_leave_stops_traffi
     assert_eq!(next_text(&mut sentinel).await, "z");
     assert_eq!(b_backplane.stats().received, received + 1, "z only");
     a.app.chat.publish("V", "v");
-    assert_eq!(next_text(&mut on_b).await, "v", "T's message never came");
+    assert_eq!(
+        next_text(&mut on_b).await,
+        "v",
+        "T's message never came {:?}",
+        b_backplane.stats()
+    );
 }
 
 /// Redis Cluster's hash slot of `key`: CRC16 (XMODEM) of its hash tag, or of the whole key.
@@ -294,7 +318,11 @@ async fn a_topics_keys_share_a_hash_slot_and_its_stream_is_capped_and_expires() 
     let config = RedisConfig::new("chat");
     for topic in ["room:1", "a{b}", "{", "}x{", "100%", "%7B", "é", "}"] {
         let (channel, stream) = (config.topic_channel(topic), config.topic_stream(topic));
-        assert_eq!(slot(&channel), slot(&stream), "{topic:?}: {channel} {stream}");
+        assert_eq!(
+            slot(&channel),
+            slot(&stream),
+            "{topic:?}: {channel} {stream}"
+        );
         let tag = &channel[channel.find('{').unwrap() + 1..channel.rfind('}').unwrap()];
         assert!(!tag.contains(['{', '}']), "{channel}");
         assert_eq!(slot(&channel), slot(tag));
@@ -305,7 +333,10 @@ async fn a_topics_keys_share_a_hash_slot_and_its_stream_is_capped_and_expires() 
     };
     // braces in the name or the prefix would become every topic's hash tag
     let hub = Hub::new();
-    for bad in [RedisConfig::new("a{b}"), RedisConfig::new("chat").prefix("x}")] {
+    for bad in [
+        RedisConfig::new("a{b}"),
+        RedisConfig::new("chat").prefix("x}"),
+    ] {
         let error = hub_redis::attach(&hub, &redis.url(), bad).unwrap_err();
         assert!(error.to_string().contains("brace"), "{error}");
     }
@@ -322,7 +353,10 @@ async fn a_topics_keys_share_a_hash_slot_and_its_stream_is_capped_and_expires() 
     let len: usize = redis.cli(&["XLEN", &stream]).trim().parse().unwrap();
     assert!((cap..n).contains(&len), "{len} kept of {n}, cap {cap}");
     let ttl: u64 = redis.cli(&["PTTL", &stream]).trim().parse().unwrap();
-    assert!((1..=3_600_000).contains(&ttl), "expires within the hour: {ttl}");
+    assert!(
+        (1..=3_600_000).contains(&ttl),
+        "expires within the hour: {ttl}"
+    );
     // with a short time to live, 50 topics' streams are gone soon after their last publish
     let short = Hub::new();
     let config = RedisConfig::new("brief").topic_ttl(Duration::from_millis(300));

@@ -72,7 +72,8 @@ impl Subscriber {
                         From::Stream
                     }
                 };
-                replay(&self.ctx, &mut self.hub, None, entries, count, from).await;
+                let (entries, gap) = after_last(&self.hub, entries, count);
+                replay(&self.ctx, &mut self.hub, None, entries, gap, from).await;
                 self.counters.set_state(BackplaneState::Up);
             }
             Ok((_, None)) => {
@@ -113,17 +114,35 @@ impl Subscriber {
             return;
         };
         match reply {
-            Ok((time, Some(entries))) => {
+            Ok((time, Some(mut entries))) => {
                 if let Some(now) = time {
                     self.counters.set_cluster_now(now);
                 }
+                let name = topic.name.clone();
+                let full = entries.len() == count;
                 match topic.waiting.take() {
-                    Some(since) => first(&self.ctx, topic, since, entries, count),
-                    None => {
-                        let name = topic.name.clone();
+                    Some(since) if topic.line.synced => {
+                        // Left and joined again while this line kept delivering: what it
+                        // delivered between the join and now reached the waiting subscribers
+                        // already (their join did not hold it back), and the hub no longer
+                        // has the history from before. So they get nothing more from before
+                        // (a resuming one a missed notice: conservative, never a duplicate),
+                        // and what came after this line's last id goes to every subscriber.
+                        let last = topic.line.last;
+                        let cut = entries.partition_point(|(id, _)| *id > last);
+                        let older = entries.split_off(cut);
+                        let found_last =
+                            last != 0 && older.first().is_some_and(|(id, _)| *id == last);
+                        let gap = !entries.is_empty() && !found_last && (last != 0 || full);
+                        first(&self.ctx, topic, since, Vec::new(), false);
                         let line = &mut topic.line;
-                        replay(&self.ctx, line, Some(&name), entries, count, |_| From::Stream)
-                            .await;
+                        replay(&self.ctx, line, Some(&name), entries, gap, |_| From::Stream).await;
+                    }
+                    Some(since) => first(&self.ctx, topic, since, entries, !full),
+                    None => {
+                        let (entries, gap) = after_last(&topic.line, entries, count);
+                        let line = &mut topic.line;
+                        replay(&self.ctx, line, Some(&name), entries, gap, |_| From::Stream).await;
                     }
                 }
             }
@@ -156,12 +175,17 @@ impl Subscriber {
     }
 }
 
-/// A topic's first catch-up: its history, read after its channel went live, to the hub.
-fn first(ctx: &Ctx, topic: &mut Topic, since: u64, mut entries: Vec<(u64, Vec<u8>)>, count: usize) {
-    // fewer than the stream keeps at least: it was never trimmed, it holds the topic's
-    // history from its first message (or from its first after the stream expired, idle for
-    // its time to live: see the crate docs)
-    let complete = entries.len() < count;
+/// Hands a topic's history to the hub for the subscribers that wait for it: `entries`
+/// (newest first), read after the topic's channel went live; `complete` if they reach back to
+/// the topic's first message (the stream held fewer than it keeps: it was never trimmed; or
+/// it expired, idle for its time to live, and was made again: see the crate docs).
+fn first(
+    ctx: &Ctx,
+    topic: &mut Topic,
+    since: u64,
+    mut entries: Vec<(u64, Vec<u8>)>,
+    complete: bool,
+) {
     entries.reverse();
     let messages = ctx.take_entries(&mut topic.line, entries);
     ctx.local.catch_up(&topic.name, since, messages, complete);
@@ -179,17 +203,13 @@ fn release(ctx: &Ctx, topic: &mut Topic) {
     }
 }
 
-/// Delivers what a read of `line`'s stream from its last id found (`entries`, newest first),
-/// oldest first; counts (and records in the history) a gap when the stream no longer reaches
-/// back to that id.
-async fn replay(
-    ctx: &Ctx,
-    line: &mut Line,
-    topic: Option<&str>,
+/// Of a read of `line`'s stream from its last id on (`entries`, newest first): those after
+/// the last id, and whether some may be missing before them (the last id was not there).
+fn after_last(
+    line: &Line,
     mut entries: Vec<(u64, Vec<u8>)>,
     count: usize,
-    from: impl Fn(u64) -> From,
-) {
+) -> (Vec<(u64, Vec<u8>)>, bool) {
     let found_last = line.last != 0 && entries.last().is_some_and(|(id, _)| *id == line.last);
     if found_last {
         entries.pop();
@@ -200,8 +220,25 @@ async fn replay(
         0 => entries.len() == count,
         _ => !found_last && !entries.is_empty(),
     };
+    (entries, gap)
+}
+
+/// Delivers `entries` (newest first, all after `line`'s last id), oldest first; with `gap`
+/// (the stream no longer reaches back to the last id), counts it and records it in the
+/// history first.
+async fn replay(
+    ctx: &Ctx,
+    line: &mut Line,
+    topic: Option<&str>,
+    entries: Vec<(u64, Vec<u8>)>,
+    gap: bool,
+    from: impl Fn(u64) -> From,
+) {
     if gap && line.synced {
-        tracing::warn!(?topic, "cut off longer than the history: older messages lost");
+        tracing::warn!(
+            ?topic,
+            "cut off longer than the history: older messages lost"
+        );
         // a client resuming from inside the lost range is told, not left a gap
         if let Some((oldest, _)) = entries.last() {
             ctx.local.record_gap(topic, *oldest);

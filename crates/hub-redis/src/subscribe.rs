@@ -50,6 +50,9 @@ pub(crate) struct Topic {
     pub(crate) waiting: Option<u64>,
     /// Whether Redis confirmed the subscription (on this connection).
     pub(crate) confirmed: bool,
+    /// Whether its channel was subscribed to (the connection subscribes again by itself
+    /// after a reconnect); not while Redis was away when the topic was joined.
+    pub(crate) requested: bool,
 }
 
 impl Subscriber {
@@ -133,7 +136,12 @@ impl Subscriber {
         channels.extend(self.topics.keys().cloned());
         match self.manager.subscribe(&channels).await {
             // each topic's Subscribe push starts its catch-up
-            Ok(()) => self.catch_up_hub().await,
+            Ok(()) => {
+                for topic in self.topics.values_mut() {
+                    topic.requested = true;
+                }
+                self.catch_up_hub().await;
+            }
             Err(error) => {
                 tracing::debug!(error = %self.secret.scrub(&error), "subscribe failed");
                 self.counters.set_state(BackplaneState::Down);
@@ -145,7 +153,7 @@ impl Subscriber {
     /// Subscribes to the topics that gained local subscribers and unsubscribes from those
     /// that lost them.
     async fn apply_interest(&mut self) {
-        let (mut join, mut leave, mut rejoined) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut leave, mut rejoined) = (Vec::new(), Vec::new());
         for (name, change) in self.interest.take() {
             let channel = keys::topic_channel(&self.target.channel, &name);
             match change {
@@ -165,9 +173,9 @@ impl Subscriber {
                             line: Line::default(),
                             waiting: Some(since),
                             confirmed: false,
+                            requested: false,
                         };
-                        self.topics.insert(channel.clone(), topic);
-                        join.push(channel);
+                        self.topics.insert(channel, topic);
                     }
                 },
                 Change::Leave => {
@@ -184,20 +192,42 @@ impl Subscriber {
             }
         }
         if self.counters.state() != BackplaneState::Up {
-            // not now: local delivery goes on, and the probe subscribes once Redis is back
+            // not now: local delivery goes on, and the channels are subscribed to once Redis
+            // is back
             self.release_waiting();
             return;
         }
-        if !join.is_empty() {
-            if let Err(error) = self.manager.subscribe(&join).await {
+        self.subscribe_new().await;
+        for channel in rejoined {
+            self.catch_up_topic(&channel).await;
+        }
+    }
+
+    /// Subscribes to the channels of the topics joined since the last subscription (while
+    /// Redis was away, or just now); each one's Subscribe push starts its catch-up.
+    async fn subscribe_new(&mut self) {
+        let new: Vec<String> = self
+            .topics
+            .iter()
+            .filter(|(_, topic)| !topic.requested)
+            .map(|(channel, _)| channel.clone())
+            .collect();
+        if new.is_empty() {
+            return;
+        }
+        match self.manager.subscribe(&new).await {
+            Ok(()) => {
+                for channel in &new {
+                    if let Some(topic) = self.topics.get_mut(channel) {
+                        topic.requested = true;
+                    }
+                }
+            }
+            Err(error) => {
                 tracing::debug!(error = %self.secret.scrub(&error), "subscribe failed");
                 self.counters.set_state(BackplaneState::Down);
                 self.release_waiting();
-                return;
             }
-        }
-        for channel in rejoined {
-            self.catch_up_topic(&channel).await;
         }
     }
 
@@ -210,6 +240,11 @@ impl Subscriber {
                 };
                 if channel == self.target.channel {
                     self.catch_up_hub().await;
+                    if self.counters.state() == BackplaneState::Up {
+                        // back (the connection subscribed again by itself): the topics
+                        // joined meanwhile too
+                        self.subscribe_new().await;
+                    }
                 } else if let Some(topic) = self.topics.get_mut(channel) {
                     topic.confirmed = true;
                     let channel = channel.to_string();
