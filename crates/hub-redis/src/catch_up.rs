@@ -49,7 +49,9 @@ impl Subscriber {
         let count = self.target.stream_len();
         let last = self.hub.last;
         let reply = read(&mut self.manager, &self.target.stream, last, count).await;
-        // Published after the subscription: their pushes came in before the reply.
+        // Published after the subscription: their pushes came before the reply (redis-rs
+        // forwards them from a task of its own, so some may still be on their way: those
+        // are recognised as read, see `Recent`)
         self.drain_pushes();
         match reply {
             Ok((time, Some(entries))) => {
@@ -245,7 +247,7 @@ async fn replay(
         }
         Counters::bump(&ctx.counters.catch_up_gaps);
     }
-    line.recent = entries.iter().map(|(id, _)| *id).collect();
+    line.recent.add(entries.iter().map(|(id, _)| *id));
     for (n, (id, envelope)) in entries.into_iter().rev().enumerate() {
         if ctx.deliver(line, topic, id, &envelope, from(id)) {
             Counters::bump(&ctx.counters.caught_up);

@@ -330,7 +330,7 @@ pub fn attach(
     let info: redis::ConnectionInfo = url.parse()?;
     let secret = Secret::new(info.redis_settings().password());
     // Pub/sub messages arrive as RESP3 pushes on the same, self-healing connection as the
-    // publishes: a node's own broadcast is back in its push channel before the script's reply.
+    // publishes: a node's own broadcast comes back on it just before the script's reply.
     let settings = info
         .redis_settings()
         .clone()

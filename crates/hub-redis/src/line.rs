@@ -7,7 +7,7 @@ use crate::own::Ledger;
 use crate::stats::Counters;
 use crate::MAX_AHEAD;
 use hub_core::{Broadcast, Local, Message};
-use std::collections::HashSet;
+use std::collections::VecDeque;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
@@ -32,8 +32,35 @@ pub(crate) struct Line {
     /// Whether anything was delivered to this node's clients yet: once something was, a
     /// catch-up delivers what it finds even if the first read of the history failed.
     pub(crate) delivered: bool,
-    /// The ids the last catch-up read from the stream: their pushes may still come.
-    pub(crate) recent: HashSet<u64>,
+    /// Ids read from the stream by catch-ups whose pushes may still come.
+    pub(crate) recent: Recent,
+}
+
+/// Ids a catch-up read from a stream, in order: the pushes of those published after the
+/// subscription may come after the read's reply (redis-rs forwards pushes from a task of its
+/// own), and are duplicates, not messages whose id went backwards. Pushes of one channel come
+/// in id order, so each one retires the ids up to its own: this keeps at most what the last
+/// reads found beyond the last push.
+#[derive(Debug, Default)]
+pub(crate) struct Recent(VecDeque<u64>);
+
+impl Recent {
+    /// Adds the ids of a read.
+    pub(crate) fn add(&mut self, ids: impl IntoIterator<Item = u64>) {
+        let mut all: Vec<u64> = self.0.drain(..).chain(ids).collect();
+        all.sort_unstable();
+        all.dedup();
+        self.0 = all.into();
+    }
+
+    /// A push of `id` came: whether a read had it (a duplicate). Retires the ids up to it.
+    pub(crate) fn take(&mut self, id: u64) -> bool {
+        let read = self.0.binary_search(&id).is_ok();
+        while self.0.front().is_some_and(|front| *front <= id) {
+            self.0.pop_front();
+        }
+        read
+    }
 }
 
 /// Where a message comes from.
@@ -73,8 +100,10 @@ impl Ctx {
             Counters::bump(&self.counters.malformed);
             return false;
         }
-        if id <= line.last && (from != From::Channel || line.recent.contains(&id)) {
-            return false; // read in a catch-up and published, or published and read
+        // read in a catch-up and published, or published and read
+        let read = from == From::Channel && line.recent.take(id);
+        if id <= line.last && (from != From::Channel || read) {
+            return false;
         }
         let Some(envelope::Envelope { node, seq, message }) = envelope::decode(envelope) else {
             Counters::bump(&self.counters.malformed);
@@ -161,12 +190,29 @@ impl Ctx {
         }
         drop(own);
         self.ledger.notify();
-        line.recent = out.iter().map(|(id, _)| *id).collect();
+        line.recent.add(out.iter().map(|(id, _)| *id));
         if let Some((newest, _)) = out.last() {
             line.last = line.last.max(*newest);
             self.counters.newest.fetch_max(*newest, Relaxed);
         }
         line.synced = true;
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Recent;
+
+    #[test]
+    fn a_push_retires_the_reads_up_to_it() {
+        let mut recent = Recent::default();
+        recent.add([5, 3, 9]);
+        recent.add([7, 9]);
+        assert!(!recent.take(2), "never read");
+        assert!(recent.take(5));
+        assert!(!recent.take(3), "retired by 5: pushes come in id order");
+        assert!(recent.take(9));
+        assert!(recent.0.is_empty());
     }
 }
