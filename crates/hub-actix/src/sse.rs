@@ -60,6 +60,7 @@ pub fn subscribe_with(
     config: SseConfig,
     options: ConnectOptions,
 ) -> HttpResponse {
+    hub_tokio::install_spawner(hub);
     match sse_core::subscribe_request(hub, &ActixHead(req), TokioTimer, config, options) {
         Ok(member) => event_stream_response(req, member),
         Err(rejection) => rejection_response(rejection),

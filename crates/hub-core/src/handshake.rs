@@ -120,14 +120,59 @@ pub enum Rejection {
     BadKey,
     /// 403: the hub's [`OriginPolicy`](crate::OriginPolicy) refused the `Origin`.
     OriginDenied,
-    /// 503: the hub is shutting down.
+    /// 503: the hub is shutting down; answered with `Retry-After`.
     ShuttingDown,
+    /// 503: the hub has [`HubConfig::max_connections`](crate::HubConfig::max_connections)
+    /// clients; answered with `Retry-After`.
+    TooManyConnections,
     /// 406: an event-stream endpoint got a request that is not a `GET` accepting
     /// `text/event-stream`.
     NotAcceptable,
 }
 
 impl Rejection {
+    /// Every rejection (for metrics: one label per reason, with
+    /// [`Stats::rejected`](crate::Stats::rejected)). A slice, so a new one is not a breaking
+    /// change.
+    pub const ALL: &'static [Rejection] = &[
+        Rejection::MethodNotGet,
+        Rejection::HttpVersion,
+        Rejection::BadHost,
+        Rejection::UpgradeNotAlone,
+        Rejection::BodyNotAllowed,
+        Rejection::NotUpgrade,
+        Rejection::ConnectionNotUpgrade,
+        Rejection::UnsupportedVersion,
+        Rejection::BadKey,
+        Rejection::OriginDenied,
+        Rejection::ShuttingDown,
+        Rejection::TooManyConnections,
+        Rejection::NotAcceptable,
+    ];
+
+    /// A stable snake_case name, for metrics labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Rejection::MethodNotGet => "method_not_get",
+            Rejection::HttpVersion => "http_version",
+            Rejection::BadHost => "bad_host",
+            Rejection::UpgradeNotAlone => "upgrade_not_alone",
+            Rejection::BodyNotAllowed => "body_not_allowed",
+            Rejection::NotUpgrade => "not_upgrade",
+            Rejection::ConnectionNotUpgrade => "connection_not_upgrade",
+            Rejection::UnsupportedVersion => "unsupported_version",
+            Rejection::BadKey => "bad_key",
+            Rejection::OriginDenied => "origin_denied",
+            Rejection::ShuttingDown => "shutting_down",
+            Rejection::TooManyConnections => "too_many_connections",
+            Rejection::NotAcceptable => "not_acceptable",
+        }
+    }
+
+    pub(crate) fn index(self) -> usize {
+        Self::ALL.iter().position(|r| *r == self).unwrap_or(0)
+    }
+
     /// The HTTP status code.
     pub fn status(self) -> u16 {
         match self {
@@ -140,7 +185,7 @@ impl Rejection {
             | Rejection::BadKey => 400,
             Rejection::NotUpgrade | Rejection::UnsupportedVersion => 426,
             Rejection::OriginDenied => 403,
-            Rejection::ShuttingDown => 503,
+            Rejection::ShuttingDown | Rejection::TooManyConnections => 503,
             Rejection::NotAcceptable => 406,
         }
     }
@@ -159,6 +204,7 @@ impl Rejection {
             Rejection::BadKey => "missing or invalid Sec-WebSocket-Key\n",
             Rejection::OriginDenied => "origin not allowed\n",
             Rejection::ShuttingDown => "server is shutting down\n",
+            Rejection::TooManyConnections => "too many connections, try again later\n",
             Rejection::NotAcceptable => "this endpoint serves text/event-stream to GET requests\n",
         }
     }
@@ -168,6 +214,8 @@ impl Rejection {
         match self {
             Rejection::NotUpgrade => &[("upgrade", "websocket"), ("sec-websocket-version", "13")],
             Rejection::UnsupportedVersion => &[("sec-websocket-version", "13")],
+            // a client (or a load balancer) waits that long before it tries again
+            Rejection::ShuttingDown | Rejection::TooManyConnections => &[("retry-after", "5")],
             _ => &[],
         }
     }

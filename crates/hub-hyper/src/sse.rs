@@ -87,6 +87,7 @@ pub fn subscribe_with<B>(
     config: SseConfig,
     options: ConnectOptions,
 ) -> Response<Body> {
+    hub_tokio::install_spawner(hub);
     match sse_core::subscribe_request(hub, &HttpHead(req), TokioTimer, config, options) {
         Ok(member) => event_stream_response(member),
         Err(rejection) => rejection_response(rejection),

@@ -87,6 +87,7 @@ pub fn subscribe_parts(
     config: SseConfig,
     options: ConnectOptions,
 ) -> Response {
+    hub_tokio::install_spawner(hub);
     match sse_core::subscribe_request(hub, parts, TokioTimer, config, options) {
         Ok(member) => event_stream_reply(member),
         Err(rejection) => crate::rejection_response(rejection),
