@@ -2,7 +2,7 @@
 //!
 //! Adding a `Stats` field is one row here (and one row in the README's table).
 
-use hub_core::{BackplaneState, BackplaneStats, DisconnectReason, Hub, Stats};
+use hub_core::{BackplaneState, BackplaneStats, DisconnectReason, Hub, Rejection, Stats};
 use prometheus_client::metrics::MetricType;
 
 /// What is read from one hub at scrape time.
@@ -149,6 +149,13 @@ fn disconnects(s: &Snapshot) -> Vec<(&'static str, u64)> {
         .collect()
 }
 
+fn rejections(s: &Snapshot) -> Vec<(&'static str, u64)> {
+    Rejection::ALL
+        .iter()
+        .map(|r| (r.as_str(), s.stats.rejected(*r)))
+        .collect()
+}
+
 /// The states a backplane reports, with their label values.
 const STATES: [(BackplaneState, &str); 3] = [
     (BackplaneState::Connecting, "connecting"),
@@ -185,7 +192,14 @@ pub(crate) const FAMILIES: &[Family] = &[
     bytes("hub_sent", "Payload bytes handed to client sockets.", |s| s.stats.bytes_out),
     counter("hub_dropped_messages", "Messages meant for a client that never reached it (queue full, or discarded when it left).", |s| s.stats.dropped),
     counter("hub_broadcasts", "Broadcasts and topic publishes made on this hub.", |s| s.stats.broadcasts),
-    counter("hub_rejected_upgrades", "Upgrades refused (bad request, origin, shutdown).", |s| s.stats.rejected_upgrades),
+    family(
+        "hub_rejected_upgrades",
+        Kind::Counter,
+        "Upgrades and subscriptions refused, by reason (bad request, origin, shutdown, connection limit).",
+        Read::Labelled("reason", rejections),
+    ),
+    counter("hub_rate_limited_messages", "Inbound messages over a client's rate limit (dropped, or the one that closed its client).", |s| s.stats.rate_limited),
+    counter("hub_hook_panics", "Connect and disconnect hooks that panicked.", |s| s.stats.hook_panics),
     gauge("hub_topics", "Topics with at least one local subscriber.", |s| u(s.topics)),
     gauge("hub_topic_subscriptions", "Topic subscriptions of connected clients.", |s| u(s.subscriptions)),
     gauge("hub_topic_histories", "Topics that keep a history.", |s| u(s.topic_history.0)),

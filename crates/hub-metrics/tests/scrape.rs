@@ -5,7 +5,7 @@
 mod common;
 
 use common::{close_code, connect, get, next_data, parse, scrape, send, serve, until, Parsed};
-use hub_core::{DisconnectReason, Hub, HubConfig, Stats};
+use hub_core::{DisconnectReason, Hub, HubConfig, Rejection, Stats};
 use hub_metrics::{AddError, HubMetrics};
 use prometheus_client::registry::Registry;
 use tokio_tungstenite::tungstenite::Message;
@@ -28,7 +28,8 @@ fn expected(hub: &Hub, stats: &Stats) -> Vec<Sample> {
         ("hub_sent_bytes_total", stats.bytes_out),
         ("hub_dropped_messages_total", stats.dropped),
         ("hub_broadcasts_total", stats.broadcasts),
-        ("hub_rejected_upgrades_total", stats.rejected_upgrades),
+        ("hub_rate_limited_messages_total", stats.rate_limited),
+        ("hub_hook_panics_total", stats.hook_panics),
         ("hub_topics", hub.topic_count() as u64),
         ("hub_topic_subscriptions", subscriptions as u64),
         ("hub_topic_histories", histories as u64),
@@ -42,6 +43,13 @@ fn expected(hub: &Hub, stats: &Stats) -> Vec<Sample> {
             "hub_disconnects_total".into(),
             Some(("reason", reason.as_str().into())),
             stats.disconnected(*reason),
+        ));
+    }
+    for rejection in Rejection::ALL {
+        out.push((
+            "hub_rejected_upgrades_total".into(),
+            Some(("reason", rejection.as_str().into())),
+            stats.rejected(*rejection),
         ));
     }
     out
