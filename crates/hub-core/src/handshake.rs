@@ -75,19 +75,47 @@ fn parse_id(value: &str) -> Option<u64> {
 
 /// What the adapter puts in its `101 Switching Protocols` response.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Accept {
     /// The value of `Sec-WebSocket-Accept`.
     pub accept_key: String,
+    /// The subprotocols the client offered (`Sec-WebSocket-Protocol`), in order.
+    pub offered: Vec<String>,
+    /// The subprotocol the 101 answers with, chosen by [`Accept::select_protocol`].
+    pub protocol: Option<String>,
 }
 
+/// [`Accept::select_protocol`] was given a subprotocol the client did not offer: a mistake in
+/// the application, never sent on the wire (RFC 6455 §4.1: the client fails such a
+/// connection).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("subprotocol {0:?} was not offered by the client")]
+pub struct ProtocolNotOffered(pub String);
+
 impl Accept {
+    /// Answers with `protocol`, which must be one the client offered.
+    ///
+    /// # Errors
+    /// [`ProtocolNotOffered`]; nothing changed.
+    pub fn select_protocol(&mut self, protocol: &str) -> Result<(), ProtocolNotOffered> {
+        if !self.offered.iter().any(|p| p == protocol) {
+            return Err(ProtocolNotOffered(protocol.to_string()));
+        }
+        self.protocol = Some(protocol.to_string());
+        Ok(())
+    }
+
     /// The response headers of the 101, besides the status line.
-    pub fn headers(&self) -> [(&'static str, &str); 3] {
-        [
+    pub fn headers(&self) -> Vec<(&'static str, &str)> {
+        let mut headers = vec![
             ("upgrade", "websocket"),
             ("connection", "Upgrade"),
             ("sec-websocket-accept", self.accept_key.as_str()),
-        ]
+        ];
+        if let Some(protocol) = &self.protocol {
+            headers.push(("sec-websocket-protocol", protocol.as_str()));
+        }
+        headers
     }
 }
 
@@ -128,6 +156,12 @@ pub enum Rejection {
     /// 406: an event-stream endpoint got a request that is not a `GET` accepting
     /// `text/event-stream`.
     NotAcceptable,
+    /// 431: more than [`MAX_PROTOCOLS`](crate::MAX_PROTOCOLS) subprotocols, or more than
+    /// [`MAX_PROTOCOL_BYTES`](crate::MAX_PROTOCOL_BYTES) of them.
+    ProtocolsTooLarge,
+    /// The application's authorization step refused it with a [`Refusal`](crate::Refusal)
+    /// (whose status, headers and body are the answer; 403 here is only a default).
+    Refused,
 }
 
 impl Rejection {
@@ -148,6 +182,8 @@ impl Rejection {
         Rejection::ShuttingDown,
         Rejection::TooManyConnections,
         Rejection::NotAcceptable,
+        Rejection::ProtocolsTooLarge,
+        Rejection::Refused,
     ];
 
     /// A stable snake_case name, for metrics labels.
@@ -166,6 +202,8 @@ impl Rejection {
             Rejection::ShuttingDown => "shutting_down",
             Rejection::TooManyConnections => "too_many_connections",
             Rejection::NotAcceptable => "not_acceptable",
+            Rejection::ProtocolsTooLarge => "protocols_too_large",
+            Rejection::Refused => "refused",
         }
     }
 
@@ -184,7 +222,8 @@ impl Rejection {
             | Rejection::ConnectionNotUpgrade
             | Rejection::BadKey => 400,
             Rejection::NotUpgrade | Rejection::UnsupportedVersion => 426,
-            Rejection::OriginDenied => 403,
+            Rejection::OriginDenied | Rejection::Refused => 403,
+            Rejection::ProtocolsTooLarge => 431,
             Rejection::ShuttingDown | Rejection::TooManyConnections => 503,
             Rejection::NotAcceptable => 406,
         }
@@ -206,6 +245,8 @@ impl Rejection {
             Rejection::ShuttingDown => "server is shutting down\n",
             Rejection::TooManyConnections => "too many connections, try again later\n",
             Rejection::NotAcceptable => "this endpoint serves text/event-stream to GET requests\n",
+            Rejection::ProtocolsTooLarge => "too many or too long Sec-WebSocket-Protocol values\n",
+            Rejection::Refused => "forbidden\n",
         }
     }
 
@@ -301,9 +342,12 @@ pub(crate) fn validate(head: &dyn RequestHead) -> Result<Accept, Rejection> {
         .next()
         .map(<[u8]>::trim_ascii)
         .ok_or(Rejection::BadKey)?;
+    let offered = crate::auth::offered_protocols(head).ok_or(Rejection::ProtocolsTooLarge)?;
     match base64::engine::general_purpose::STANDARD.decode(key) {
         Ok(raw) if raw.len() == 16 => Ok(Accept {
             accept_key: accept_key(key),
+            offered,
+            protocol: None,
         }),
         _ => Err(Rejection::BadKey),
     }

@@ -212,6 +212,16 @@ impl Hub {
         result
     }
 
+    /// Counts an upgrade or subscription that the application's authorization step refused
+    /// (adapters call it with the [`Refusal`](crate::Refusal) they answer).
+    pub fn refused(&self, refusal: &crate::Refusal) {
+        self.inner.counters.reject(Rejection::Refused);
+        tracing::debug!(
+            status = refusal.status,
+            "upgrade refused by the application"
+        );
+    }
+
     fn check(&self, head: &dyn RequestHead) -> Result<Accept, Rejection> {
         if self.is_shutting_down() {
             return Err(Rejection::ShuttingDown);

@@ -5,6 +5,7 @@
 //! [`Transport`], and spawns the [`Connection`] future that [`Hub::connect`] returns.
 #![doc(test(attr(deny(warnings))))]
 
+mod auth;
 mod backplane;
 mod broadcast;
 mod catch_up;
@@ -32,11 +33,14 @@ mod topic_name;
 mod topics;
 mod transport;
 
+pub use auth::{Admission, AuthRequest, Refusal, MAX_PROTOCOLS, MAX_PROTOCOL_BYTES};
 pub use backplane::{Backplane, BackplaneState, BackplaneStats, Broadcast, LocalOnly};
 pub use config::{ConfigError, HubConfig};
 pub use driver::Connection;
 pub use error::SendError;
-pub use handshake::{host_is_valid, Accept, HttpVersion, Rejection, RequestHead};
+pub use handshake::{
+    host_is_valid, Accept, HttpVersion, ProtocolNotOffered, Rejection, RequestHead,
+};
 pub use history::{HistoryError, Missed, MAX_ID};
 pub use local::Local;
 pub use message::{CloseCode, CloseFrame, Message, Text};
