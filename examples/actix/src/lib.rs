@@ -52,7 +52,9 @@ async fn index(req: HttpRequest) -> HttpResponse {
 }
 
 async fn not_found() -> HttpResponse {
-    HttpResponse::NotFound().body("not found\n")
+    HttpResponse::NotFound()
+        .content_type("text/plain; charset=utf-8")
+        .body("not found\n")
 }
 
 /// Adds the contract's routes to an actix `App`.
@@ -150,14 +152,18 @@ pub async fn run_with(
                 .listen("example-actix", listener, move || {
                     let routes = routes.clone();
                     let route = move |req: &Request| lean_route(&routes, req);
-                    let app = actix_web::App::new()
-                        .app_data(data.clone())
-                        .configure(configure);
+                    let app = || {
+                        actix_web::App::new()
+                            .app_data(data.clone())
+                            .configure(configure)
+                    };
+                    // an upgrade request to a route that is no WebSocket goes to the same routes
+                    let fallback = map_config(app(), |_| AppConfig::default());
                     HttpService::build()
                         .client_request_timeout(HANDSHAKE_TIMEOUT)
                         .h1_allow_half_closed(false)
-                        .upgrade(hub_actix::lean::upgrade_service(route))
-                        .finish(map_config(app, |_| AppConfig::default()))
+                        .upgrade(hub_actix::lean::upgrade_service_or(route, fallback))
+                        .finish(map_config(app(), |_| AppConfig::default()))
                         .tcp()
                 })?
                 .disable_signals()

@@ -39,6 +39,10 @@ pub fn route<B>(app: &App, req: Request<B>) -> Response<Body> {
         _ => {
             let mut response = Response::new(hub_hyper::full("not found\n"));
             *response.status_mut() = StatusCode::NOT_FOUND;
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                header::HeaderValue::from_static("text/plain; charset=utf-8"),
+            );
             response
         }
     }
