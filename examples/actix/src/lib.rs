@@ -26,7 +26,12 @@ async fn echo(req: HttpRequest, body: web::Payload, app: web::Data<App>) -> Http
 }
 
 async fn events_chat(req: HttpRequest, app: web::Data<App>) -> HttpResponse {
-    sse::subscribe(&req, &app.chat, app.sse)
+    match example_common::rooms::chat_events(Some(req.query_string())) {
+        Ok(options) => sse::subscribe_with(&req, &app.chat, app.sse, options),
+        Err(body) => HttpResponse::BadRequest()
+            .content_type("text/plain; charset=utf-8")
+            .body(body),
+    }
 }
 
 async fn feed(req: HttpRequest, app: web::Data<App>) -> HttpResponse {
