@@ -31,7 +31,8 @@
 //!   default's warning; empty means unset; `*` inside a list is refused at start, exit code 2),
 //!   `PING_INTERVAL_MS` (54000), `PONG_WAIT_MS` (60000),
 //!   `REDIS_URL` (unset: the in-memory hub; set: the chat is shared through Redis with every
-//!   server on it, whatever its framework).
+//!   server on it, whatever its framework; a room's messages reach only the members on the
+//!   server they were sent to, until `hub-redis` carries topics).
 //! - Ctrl-C: every client gets 1001, event streams end, the process exits.
 
 pub mod rooms;
