@@ -4,31 +4,13 @@
 //! resumes every one of its topics with no gap and no duplicate.
 #![allow(clippy::unwrap_used)]
 
-use hub_core::{Hub, HubConfig, Message};
+use hub_core::{Hub, HubConfig};
 use hub_tests::bare::serve_hub;
 use hub_tests::sse::SseClient;
-use hub_tests::{wait_hub, Adapter};
+use hub_tests::{send_with_id as send, wait_hub, Adapter};
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 
 const ACCEPT: (&str, &str) = ("accept", "text/event-stream");
-
-/// Sends `text` to `topic` (`None`: everyone); returns the id it took.
-fn send(hub: &Hub, topic: Option<&str>, text: &str) -> (u64, String) {
-    let taken = Arc::new(Mutex::new(None));
-    let slot = taken.clone();
-    let body = text.to_string();
-    let build = move |id: Option<u64>| {
-        *slot.lock().unwrap() = id;
-        Message::text(body.clone())
-    };
-    match topic {
-        Some(topic) => hub.publish_with(topic, build),
-        None => hub.broadcast_with(build),
-    };
-    let id = taken.lock().unwrap().expect("an id: the hub keeps history");
-    (id, text.to_string())
-}
 
 /// Opens `/sse-topics` for `topics`, resuming after `last` if given, and waits until the hub
 /// has it in each of them.
