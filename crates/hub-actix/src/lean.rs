@@ -277,6 +277,8 @@ where
     loop {
         out.clear();
         tokio::select! {
+            // what the body has ready goes out first, even after the client's FIN
+            biased;
             chunk = std::future::poll_fn(|cx| body.as_mut().poll_next(cx)) => match chunk {
                 Some(Ok(chunk)) => {
                     if codec.encode(h1::Message::Chunk(Some(chunk)), &mut out).is_err()
