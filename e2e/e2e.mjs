@@ -2,8 +2,9 @@
 // Usage: node e2e.mjs <example binary>...   (cargo xtask e2e builds them and calls this)
 //
 // For each example: two pages chat over WebSocket and follow it over SSE; an EventSource gets
-// the feed's JSON ticks; after a server-side drop the EventSource resumes from Last-Event-ID
-// with no loss and no duplicate; a page from another origin is refused under ALLOWED_ORIGINS.
+// the feed's JSON ticks; pages in rooms see only their rooms, as does a room's EventSource;
+// after a server-side drop the EventSource resumes from Last-Event-ID with no loss and no
+// duplicate; a page from another origin is refused under ALLOWED_ORIGINS.
 // Then independent clients (Node ws and eventsource, Python websockets and httpx-sse) make
 // round trips against the first example, so the project is not only tested by its own client.
 // Last, the examples run together as one cluster through Redis (cluster.mjs).
@@ -112,6 +113,67 @@ async function chatTest(browser, base) {
   await b.close();
 }
 
+async function joinRoom(page, room) {
+  await page.fill('#room', room);
+  await page.click('#join');
+  await logHas(page, 'log', `(joined ${room})`);
+}
+
+// Sends `text` to `room` from the page's room field and waits until the page (a member) has it.
+async function sayToRoom(page, room, text) {
+  await page.fill('#room', room);
+  await page.fill('#text', text);
+  await page.click('#send-room');
+  await logHas(page, 'log', `[${room}] ${text}`);
+}
+
+// Two pages in different rooms see only their room, a third in both sees both, and an
+// EventSource on /events/chat?room=r sees room r only. Each message is sent after the last one
+// reached its sender, and each room ends with a marker: a message delivered where it should
+// not be would have arrived before the marker.
+async function roomsTest(browser, base) {
+  const tag = `t${Date.now()}`;
+  const red = `${tag}-red`;
+  const blue = `${tag}-blue`;
+  const a = await openChat(browser, base);
+  const b = await openChat(browser, base);
+  const c = await openChat(browser, base);
+  await joinRoom(a, red);
+  await joinRoom(b, blue);
+  await joinRoom(c, red);
+  await joinRoom(c, blue);
+  const watcher = await browser.newPage();
+  await watcher.goto(base);
+  await watcher.evaluate((room) => new Promise((resolve, reject) => {
+    window.roomEvents = [];
+    const es = new EventSource('/events/chat?room=' + encodeURIComponent(room));
+    es.onopen = resolve;
+    es.onmessage = (e) => {
+      const msg = JSON.parse(e.data);
+      window.roomEvents.push(`${msg.room || '-'} ${msg.text}`);
+    };
+    setTimeout(() => reject(new Error('the room stream did not open')), 10000);
+  }), red);
+  await sayToRoom(a, red, 'red-1');
+  await sayToRoom(b, blue, 'blue-1');
+  await sayToRoom(c, blue, 'blue-2');
+  await sayToRoom(c, red, 'red-2');
+  await sayToRoom(a, red, 'red-end');
+  await sayToRoom(c, blue, 'blue-end');
+  await logHas(c, 'log', `[${red}] red-end`);
+  await logHas(b, 'log', `[${blue}] blue-end`);
+  await watcher.waitForFunction((room) => window.roomEvents.includes(`${room} red-end`), red, WAIT);
+  const lines = (page) => page.$$eval('#log div', (ds) => ds.map((d) => d.textContent));
+  const rooms = (all) => all.filter((l) => l.startsWith(`[${tag}-`));
+  assert.deepEqual(rooms(await lines(a)), [`[${red}] red-1`, `[${red}] red-2`, `[${red}] red-end`]);
+  assert.deepEqual(rooms(await lines(b)), [`[${blue}] blue-1`, `[${blue}] blue-2`, `[${blue}] blue-end`]);
+  assert.deepEqual(rooms(await lines(c)), [`[${red}] red-1`, `[${blue}] blue-1`, `[${blue}] blue-2`,
+    `[${red}] red-2`, `[${red}] red-end`, `[${blue}] blue-end`]);
+  const seen = await watcher.evaluate(() => window.roomEvents);
+  assert.deepEqual(seen.filter((l) => l.startsWith(tag)), [`${red} red-1`, `${red} red-2`, `${red} red-end`]);
+  for (const page of [a, b, c, watcher]) await page.close();
+}
+
 async function feedTest(browser, base) {
   const page = await browser.newPage();
   await page.goto(base);
@@ -181,6 +243,7 @@ for (const binary of binaries) {
   const tests = [
     ['two pages chat over WebSocket and SSE', () => chatTest(browser, base)],
     ['EventSource receives JSON ticks', () => feedTest(browser, base)],
+    ['rooms: each page sees its rooms only, and so does a room EventSource', () => roomsTest(browser, base)],
     ['EventSource resumes after a server-side drop', () => resumeTest(browser, base, server.port)],
     ['another origin is refused under ALLOWED_ORIGINS', () => originTest(browser, binary)],
   ];

@@ -2,6 +2,8 @@
 //! - `/sse-stream`: the seed's stream, handed to the test through [`Bare::streams`];
 //! - `/sse-hub`: an SSE subscription to the hub;
 //! - `/sse-news`: an SSE subscription created already subscribed to the topic [`NEWS`];
+//! - `/sse-topics?topic=a&topic=b`: an SSE subscription to the topics named in the query
+//!   (none: broadcasts only), resuming from the request's `Last-Event-ID`;
 //! - any other path: a WebSocket upgrade into the hub, with the `x-user` header attached to
 //!   the client as a [`User`].
 
@@ -21,6 +23,15 @@ pub const NEWS: &str = "news";
 
 fn news() -> ConnectOptions {
     ConnectOptions::default().topics([NEWS]).unwrap()
+}
+
+/// An SSE subscriber's options with the query's `topic=` values as its topics.
+fn topics(query: Option<&str>) -> ConnectOptions {
+    let named = query
+        .unwrap_or("")
+        .split('&')
+        .filter_map(|pair| pair.strip_prefix("topic="));
+    ConnectOptions::sse(None).topics(named).unwrap()
 }
 
 /// Settings of a bare server.
@@ -74,6 +85,10 @@ pub async fn serve_bare(adapter: Adapter, hub: &Hub, config: BareConfig) -> Bare
                     },
                     "/sse-hub" => hub_hyper::sse::subscribe(&req, &hub, config.sse),
                     "/sse-news" => hub_hyper::sse::subscribe_with(&req, &hub, config.sse, news()),
+                    "/sse-topics" => {
+                        let options = topics(req.uri().query());
+                        hub_hyper::sse::subscribe_with(&req, &hub, config.sse, options)
+                    }
                     _ => {
                         let options = user(req.headers().get("x-user").map(|v| v.as_bytes()));
                         hub_hyper::upgrade_with(req, &hub, options, Default::default())
@@ -112,6 +127,14 @@ pub async fn serve_bare(adapter: Adapter, hub: &Hub, config: BareConfig) -> Bare
                     hub_warp::sse::subscribe_parts(&parts, &news_hub, config.sse, news())
                 },
             );
+            let topics_hub = hub.clone();
+            let subscribe_topics = warp::path!("sse-topics")
+                .and(warp::query::raw().or(warp::any().map(String::new)).unify())
+                .and(hub_warp::request())
+                .map(move |query: String, parts: hub_warp::RequestParts| {
+                    let options = topics(Some(&query));
+                    hub_warp::sse::subscribe_parts(&parts, &topics_hub, config.sse, options)
+                });
             let subscribe =
                 warp::path!("sse-hub").and(hub_warp::sse::subscribe(sse_hub, config.sse));
             let ws = hub_warp::request().and_then(move |parts: hub_warp::RequestParts| {
@@ -123,6 +146,8 @@ pub async fn serve_bare(adapter: Adapter, hub: &Hub, config: BareConfig) -> Bare
                 .or(subscribe)
                 .unify()
                 .or(subscribe_news)
+                .unify()
+                .or(subscribe_topics)
                 .unify()
                 .or(ws)
                 .unify()
@@ -146,6 +171,7 @@ pub async fn serve_bare(adapter: Adapter, hub: &Hub, config: BareConfig) -> Bare
                         let hub = hub.clone();
                         let sse_hub = hub.clone();
                         let news_hub = hub.clone();
+                        let topics_hub = hub.clone();
                         let tx = tx.clone();
                         actix_web::App::new()
                             .route(
@@ -180,6 +206,18 @@ pub async fn serve_bare(adapter: Adapter, hub: &Hub, config: BareConfig) -> Bare
                                             &hub,
                                             config.sse,
                                             news(),
+                                        )
+                                    }
+                                }),
+                            )
+                            .route(
+                                "/sse-topics",
+                                web::to(move |req: HttpRequest| {
+                                    let hub = topics_hub.clone();
+                                    async move {
+                                        let options = topics(Some(req.query_string()));
+                                        hub_actix::sse::subscribe_with(
+                                            &req, &hub, config.sse, options,
                                         )
                                     }
                                 }),

@@ -279,6 +279,23 @@ where
     .await
 }
 
+/// Sends `text` to `topic` (`None`: everyone); returns the id it took.
+pub fn send_with_id(hub: &Hub, topic: Option<&str>, text: &str) -> (u64, String) {
+    let taken = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let slot = taken.clone();
+    let body = text.to_string();
+    let build = move |id: Option<u64>| {
+        *slot.lock().unwrap() = id;
+        hub_core::Message::text(body.clone())
+    };
+    match topic {
+        Some(topic) => hub.publish_with(topic, build),
+        None => hub.broadcast_with(build),
+    };
+    let id = taken.lock().unwrap().expect("an id: the hub keeps history");
+    (id, text.to_string())
+}
+
 /// Sends a text message.
 pub async fn send_text<S>(ws: &mut S, text: &str)
 where

@@ -150,6 +150,8 @@ async fn a_crafted_message_with_a_huge_id_is_refused_and_counted() {
         assert!(after.starts_with(&format!("after {n} Some(")), "{after:?}");
     }
     for backplane in [&a_backplane, &b_backplane] {
+        // B's client saw the last message; A may still be reading the crafted one before it
+        until_published("the refusals", || backplane.stats().malformed, 2).await;
         let stats = backplane.stats();
         assert_eq!(stats.malformed, 2, "{stats:?}");
         assert_eq!(stats.state, BackplaneState::Up);

@@ -232,6 +232,61 @@ async fn a_request_pipelined_before_an_upgrade_is_answered_first(adapter: Adapte
     assert_eq!(echo.payload, b"after the page");
 }
 
+/// An upgrade request to a route that is no WebSocket is answered as the same request without
+/// the upgrade (RFC 9110 §7.8: a server may ignore `Upgrade`): the page, the event streams
+/// (or their 406) and the 404, with the same status and content type on every adapter. Each
+/// case also says it plainly, so the expectation is checked against the adapter itself.
+async fn an_upgrade_to_a_route_that_is_no_websocket_is_answered_as_a_plain_request(
+    adapter: Adapter,
+) {
+    let server = Server::start(adapter).await;
+    let addr = server.addr;
+    let sse = "Accept: text/event-stream\r\n";
+    let html = "Accept: text/html\r\n";
+    let cases = [
+        ("/", "", 200, "text/html; charset=utf-8"),
+        ("/events/chat", sse, 200, "text/event-stream"),
+        ("/events/chat", html, 406, "text/plain; charset=utf-8"),
+        ("/events/feed", sse, 200, "text/event-stream"),
+        ("/events/feed", html, 406, "text/plain; charset=utf-8"),
+        ("/no/such/page", "", 404, "text/plain; charset=utf-8"),
+    ];
+    for (path, extra, status, content_type) in cases {
+        let plain = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n{extra}\r\n");
+        for (what, head) in [
+            ("plain", plain),
+            ("upgrade", upgrade_head(addr, path, extra)),
+        ] {
+            let (got, text, _) = request(addr, &head).await;
+            assert_eq!(got, status, "{what} {path} {extra:?}: {text}");
+            let got_type = header(&text, "content-type").map(str::to_ascii_lowercase);
+            assert_eq!(
+                got_type.as_deref(),
+                Some(content_type),
+                "{what} {path} {extra:?}: {text}"
+            );
+        }
+    }
+    assert_eq!(server.app.chat.stats().rejected_upgrades, 0);
+    // the event stream asked for with the upgrade headers streams, and ends with its client
+    let chat = &server.app.chat;
+    wait_hub(chat, "the streams above to end", |h| h.client_count() == 0).await;
+    let (status, text, mut stream) = request(addr, &upgrade_head(addr, "/events/chat", sse)).await;
+    assert_eq!(status, 200, "{text}");
+    wait_hub(chat, "the subscriber to join", |h| h.client_count() == 1).await;
+    chat.broadcast("through");
+    let body = read_until(&mut stream, |b| {
+        String::from_utf8_lossy(b).contains("data: through\n\n")
+    })
+    .await;
+    assert!(
+        String::from_utf8_lossy(&body).contains("data: through\n\n"),
+        "{body:?}"
+    );
+    drop(stream);
+    wait_hub(chat, "the subscriber to leave", |h| h.client_count() == 0).await;
+}
+
 hub_tests::conformance!(
     upgrades_not_every_adapter_can_serve_are_refused_with_400,
     http_1_0_upgrade_is_refused_with_400_and_counted,
@@ -241,4 +296,5 @@ hub_tests::conformance!(
     event_stream_refused_with_q_0_is_406_despite_a_wildcard,
     allow_listed_origin_with_its_default_port_matches_the_browser_origin,
     a_request_pipelined_before_an_upgrade_is_answered_first,
+    an_upgrade_to_a_route_that_is_no_websocket_is_answered_as_a_plain_request,
 );

@@ -1,11 +1,13 @@
 //! Topics on every server path: WebSocket clients in different topics get only their topic's
-//! messages, and an SSE subscriber created with an initial topic gets that topic only.
+//! messages, a WebSocket joining a topic later resumes it, and an SSE subscriber created with
+//! an initial topic gets that topic only. (SSE resume: `sse_topics.rs`; the examples' rooms:
+//! `rooms.rs`.)
 #![allow(clippy::unwrap_used)]
 
 use hub_core::Hub;
 use hub_tests::bare::{serve_hub, NEWS};
 use hub_tests::sse::SseClient;
-use hub_tests::{connect, next_text, wait_hub, Adapter, Server};
+use hub_tests::{connect, next_text, send_with_id, wait_hub, Adapter, Server};
 
 async fn each_client_gets_only_its_topics_messages(adapter: Adapter) {
     // WebSocket: the example server, whose upgrades take each adapter's own path (actix's
@@ -52,4 +54,35 @@ async fn each_client_gets_only_its_topics_messages(adapter: Adapter) {
     assert_eq!(hub.topic_count(), 1, "only b is left");
 }
 
-hub_tests::conformance!(each_client_gets_only_its_topics_messages);
+/// A WebSocket that joins a topic later, from a last-seen id (`Client::subscribe_from`), gets
+/// the topic's messages it missed, then live ones, over each adapter's connection: no gap, no
+/// duplicate, nothing of other topics.
+async fn a_websocket_joining_a_topic_later_resumes_it(adapter: Adapter) {
+    let server = Server::start(adapter).await; // the chat keeps history
+    let hub = server.app.chat.clone();
+    let mut ws = connect(&server.url("/ws/chat")).await;
+    wait_hub(&hub, "the client", |h| h.client_count() == 1).await;
+    let client = hub.clients().pop().unwrap();
+    let (seen, _) = send_with_id(&hub, Some("a"), "a1");
+    send_with_id(&hub, Some("b"), "b1");
+    send_with_id(&hub, Some("a"), "a2");
+    send_with_id(&hub, Some("a"), "a3");
+    let resumed = client.subscribe_from("a", seen).unwrap();
+    assert_eq!((resumed.replayed, resumed.missed), (2, None));
+    assert_eq!(hub.publish("b", "b2"), 0);
+    assert_eq!(hub.publish("a", "a4"), 1);
+    assert_eq!(hub.broadcast("all"), 1);
+    for expected in ["a2", "a3", "a4", "all"] {
+        assert_eq!(next_text(&mut ws).await, expected);
+    }
+    // joining again changes nothing and replays nothing
+    let again = client.subscribe_from("a", seen).unwrap();
+    assert_eq!(again.replayed, 0);
+    assert_eq!(hub.broadcast("end"), 1);
+    assert_eq!(next_text(&mut ws).await, "end");
+}
+
+hub_tests::conformance!(
+    each_client_gets_only_its_topics_messages,
+    a_websocket_joining_a_topic_later_resumes_it,
+);

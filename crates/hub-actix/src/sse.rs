@@ -53,13 +53,52 @@ pub fn subscribe(req: &HttpRequest, hub: &Hub, config: SseConfig) -> HttpRespons
 }
 
 /// As [`subscribe`], with the subscriber's options: its metadata
-/// ([`ConnectOptions::data`]) and, when set, a resume point that overrides the request's.
+/// ([`ConnectOptions::data`]), its topics ([`ConnectOptions::topics`]) and, when set, a
+/// resume point that overrides the request's.
+///
+/// A stream over topics gets their messages and the broadcasts to everyone, nothing else; it
+/// is subscribed before this returns, so nothing published after is missed. Its event ids
+/// are the hub's one sequence, so its `Last-Event-ID` resumes every topic at once (see
+/// `sse_core::docs`, "Topics").
+///
+/// ```
+/// use actix_web::{test::TestRequest, web, HttpRequest, HttpResponse};
+/// use hub_core::{ConnectOptions, Hub, HubConfig};
+/// use hub_actix::sse::{self, SseConfig};
+/// use std::collections::HashMap;
+///
+/// type Query = web::Query<HashMap<String, String>>;
+///
+/// // GET /events?room=lobby
+/// async fn events(req: HttpRequest, query: Query, hub: web::Data<Hub>) -> HttpResponse {
+///     let room = query.get("room").map_or("", String::as_str);
+///     match ConnectOptions::sse(None).topics([format!("room:{room}")]) {
+///         Ok(options) => sse::subscribe_with(&req, &hub, SseConfig::default(), options),
+///         Err(error) => HttpResponse::BadRequest().body(format!("room: {error}\n")),
+///     }
+/// }
+///
+/// # #[actix_web::main]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let hub = Hub::with_config(HubConfig::default().history(100))?;
+/// let req = TestRequest::get()
+///     .uri("/events?room=lobby")
+///     .insert_header(("accept", "text/event-stream"))
+///     .insert_header(("last-event-id", "41"))
+///     .to_http_request();
+/// let query = Query::from_query(req.query_string())?;
+/// let response = events(req, query, web::Data::new(hub.clone())).await;
+/// assert_eq!(response.status(), 200);
+/// assert_eq!(hub.subscriber_count("room:lobby"), 1);
+/// # Ok(()) }
+/// ```
 pub fn subscribe_with(
     req: &HttpRequest,
     hub: &Hub,
     config: SseConfig,
     options: ConnectOptions,
 ) -> HttpResponse {
+    hub_tokio::install_spawner(hub);
     match sse_core::subscribe_request(hub, &ActixHead(req), TokioTimer, config, options) {
         Ok(member) => event_stream_response(req, member),
         Err(rejection) => rejection_response(rejection),

@@ -43,6 +43,7 @@ impl Client {
             frame: CloseFrame::new(code, reason),
             reason: DisconnectReason::ClosedByServer,
             drain: true,
+            delay: std::time::Duration::ZERO,
         });
         if requested {
             if let Some(hub) = self.shared.hub.upgrade() {

@@ -1,6 +1,7 @@
 //! Hub configuration and its validation.
 
 use crate::origin::OriginPolicy;
+use crate::rate::RateLimit;
 use std::time::Duration;
 
 /// Why a [`HubConfig`] was refused by [`HubConfig::validate`] (and so by
@@ -29,8 +30,9 @@ pub enum ConfigError {
 ///
 /// The setters take any value; [`HubConfig::validate`] checks the whole, and
 /// [`Hub::with_config`](crate::Hub::with_config) refuses a configuration it rejects:
-/// `queue_capacity`, `max_message_size`, `max_topics_per_client`, `topic_history_total`, `topic_history_bytes`, `ping_interval`, `pong_wait` and `write_wait` must not
-/// be zero, and `ping_interval` must be shorter than `pong_wait`. `shutdown_timeout` may be
+/// `queue_capacity`, `max_message_size`, `max_topics_per_client`, `topic_history_total`,
+/// `topic_history_bytes`, `max_connections`, a rate limit's rates and bursts, `ping_interval`,
+/// `pong_wait` and `write_wait` must not be zero, and `ping_interval` must be shorter than `pong_wait`. `shutdown_timeout` may be
 /// zero (close at once, without flushing). Durations too long to add to a clock reading
 /// (`Duration::MAX`, say) mean "never": the deadline is simply not armed.
 ///
@@ -94,6 +96,23 @@ pub struct HubConfig {
     /// (dropped lazily, on a later publish, [`Client::subscribe_from`](crate::Client::subscribe_from)
     /// or connect with a `Last-Event-ID` and initial topics: no timer). Default: 5 min.
     pub topic_idle: Duration,
+    /// Most clients connected at once (WebSocket and SSE alike); an upgrade or subscription
+    /// over it is answered 503 with `Retry-After`
+    /// ([`Rejection::TooManyConnections`](crate::Rejection::TooManyConnections)), counted, and
+    /// nothing already connected is disturbed. `None` (the default): no limit.
+    pub max_connections: Option<usize>,
+    /// A per-client limit on inbound messages (and bytes), with what happens past it. `None`
+    /// (the default): no limit.
+    pub rate_limit: Option<RateLimit>,
+    /// The window over which [`Hub::shutdown`](crate::Hub::shutdown) spreads its 1001 closes,
+    /// so N clients do not all reconnect in the same instant: closes are spaced by the window
+    /// divided by N, at most 1 ms apart (a few clients close at once; 10,000 take the whole
+    /// window). Each close still flushes its queue first, within
+    /// [`Self::shutdown_timeout`] from its own turn. Default: 3 s.
+    pub shutdown_spread: Duration,
+    /// The hub's name, in every connection's tracing span (and the metrics' `hub` label, by
+    /// convention). Default: `"hub"`.
+    pub name: std::sync::Arc<str>,
 }
 
 impl Default for HubConfig {
@@ -112,6 +131,10 @@ impl Default for HubConfig {
             topic_history_total: 100_000,
             topic_history_bytes: 64 * 1024 * 1024,
             topic_idle: Duration::from_secs(300),
+            max_connections: None,
+            rate_limit: None,
+            shutdown_spread: Duration::from_secs(3),
+            name: std::sync::Arc::from("hub"),
         }
     }
 }
@@ -189,6 +212,30 @@ impl HubConfig {
         self
     }
 
+    /// Set [`Self::max_connections`].
+    pub fn max_connections(mut self, clients: usize) -> Self {
+        self.max_connections = Some(clients);
+        self
+    }
+
+    /// Set [`Self::rate_limit`].
+    pub fn rate_limit(mut self, limit: RateLimit) -> Self {
+        self.rate_limit = Some(limit);
+        self
+    }
+
+    /// Set [`Self::shutdown_spread`].
+    pub fn shutdown_spread(mut self, window: Duration) -> Self {
+        self.shutdown_spread = window;
+        self
+    }
+
+    /// Set [`Self::name`].
+    pub fn name(mut self, name: &str) -> Self {
+        self.name = std::sync::Arc::from(name);
+        self
+    }
+
     /// Set [`Self::origin`].
     pub fn origin(mut self, policy: OriginPolicy) -> Self {
         self.origin = policy;
@@ -232,6 +279,12 @@ impl HubConfig {
         }
         if self.topic_history_bytes == 0 {
             return Err(ConfigError::Zero("topic_history_bytes"));
+        }
+        if self.max_connections == Some(0) {
+            return Err(ConfigError::Zero("max_connections"));
+        }
+        if let Some(field) = self.rate_limit.as_ref().and_then(RateLimit::zero_field) {
+            return Err(ConfigError::Zero(field));
         }
         for (name, value) in [
             ("ping_interval", self.ping_interval),

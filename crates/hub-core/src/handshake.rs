@@ -75,19 +75,47 @@ fn parse_id(value: &str) -> Option<u64> {
 
 /// What the adapter puts in its `101 Switching Protocols` response.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Accept {
     /// The value of `Sec-WebSocket-Accept`.
     pub accept_key: String,
+    /// The subprotocols the client offered (`Sec-WebSocket-Protocol`), in order.
+    pub offered: Vec<String>,
+    /// The subprotocol the 101 answers with, chosen by [`Accept::select_protocol`].
+    pub protocol: Option<String>,
 }
 
+/// [`Accept::select_protocol`] was given a subprotocol the client did not offer: a mistake in
+/// the application, never sent on the wire (RFC 6455 §4.1: the client fails such a
+/// connection).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("subprotocol {0:?} was not offered by the client")]
+pub struct ProtocolNotOffered(pub String);
+
 impl Accept {
+    /// Answers with `protocol`, which must be one the client offered.
+    ///
+    /// # Errors
+    /// [`ProtocolNotOffered`]; nothing changed.
+    pub fn select_protocol(&mut self, protocol: &str) -> Result<(), ProtocolNotOffered> {
+        if !self.offered.iter().any(|p| p == protocol) {
+            return Err(ProtocolNotOffered(protocol.to_string()));
+        }
+        self.protocol = Some(protocol.to_string());
+        Ok(())
+    }
+
     /// The response headers of the 101, besides the status line.
-    pub fn headers(&self) -> [(&'static str, &str); 3] {
-        [
+    pub fn headers(&self) -> Vec<(&'static str, &str)> {
+        let mut headers = vec![
             ("upgrade", "websocket"),
             ("connection", "Upgrade"),
             ("sec-websocket-accept", self.accept_key.as_str()),
-        ]
+        ];
+        if let Some(protocol) = &self.protocol {
+            headers.push(("sec-websocket-protocol", protocol.as_str()));
+        }
+        headers
     }
 }
 
@@ -120,14 +148,69 @@ pub enum Rejection {
     BadKey,
     /// 403: the hub's [`OriginPolicy`](crate::OriginPolicy) refused the `Origin`.
     OriginDenied,
-    /// 503: the hub is shutting down.
+    /// 503: the hub is shutting down; answered with `Retry-After`.
     ShuttingDown,
+    /// 503: the hub has [`HubConfig::max_connections`](crate::HubConfig::max_connections)
+    /// clients; answered with `Retry-After`.
+    TooManyConnections,
     /// 406: an event-stream endpoint got a request that is not a `GET` accepting
     /// `text/event-stream`.
     NotAcceptable,
+    /// 431: more than [`MAX_PROTOCOLS`](crate::MAX_PROTOCOLS) subprotocols, or more than
+    /// [`MAX_PROTOCOL_BYTES`](crate::MAX_PROTOCOL_BYTES) of them.
+    ProtocolsTooLarge,
+    /// The application's authorization step refused it with a [`Refusal`](crate::Refusal)
+    /// (whose status, headers and body are the answer; 403 here is only a default).
+    Refused,
 }
 
 impl Rejection {
+    /// Every rejection (for metrics: one label per reason, with
+    /// [`Stats::rejected`](crate::Stats::rejected)). A slice, so a new one is not a breaking
+    /// change.
+    pub const ALL: &'static [Rejection] = &[
+        Rejection::MethodNotGet,
+        Rejection::HttpVersion,
+        Rejection::BadHost,
+        Rejection::UpgradeNotAlone,
+        Rejection::BodyNotAllowed,
+        Rejection::NotUpgrade,
+        Rejection::ConnectionNotUpgrade,
+        Rejection::UnsupportedVersion,
+        Rejection::BadKey,
+        Rejection::OriginDenied,
+        Rejection::ShuttingDown,
+        Rejection::TooManyConnections,
+        Rejection::NotAcceptable,
+        Rejection::ProtocolsTooLarge,
+        Rejection::Refused,
+    ];
+
+    /// A stable snake_case name, for metrics labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Rejection::MethodNotGet => "method_not_get",
+            Rejection::HttpVersion => "http_version",
+            Rejection::BadHost => "bad_host",
+            Rejection::UpgradeNotAlone => "upgrade_not_alone",
+            Rejection::BodyNotAllowed => "body_not_allowed",
+            Rejection::NotUpgrade => "not_upgrade",
+            Rejection::ConnectionNotUpgrade => "connection_not_upgrade",
+            Rejection::UnsupportedVersion => "unsupported_version",
+            Rejection::BadKey => "bad_key",
+            Rejection::OriginDenied => "origin_denied",
+            Rejection::ShuttingDown => "shutting_down",
+            Rejection::TooManyConnections => "too_many_connections",
+            Rejection::NotAcceptable => "not_acceptable",
+            Rejection::ProtocolsTooLarge => "protocols_too_large",
+            Rejection::Refused => "refused",
+        }
+    }
+
+    pub(crate) fn index(self) -> usize {
+        Self::ALL.iter().position(|r| *r == self).unwrap_or(0)
+    }
+
     /// The HTTP status code.
     pub fn status(self) -> u16 {
         match self {
@@ -139,8 +222,9 @@ impl Rejection {
             | Rejection::ConnectionNotUpgrade
             | Rejection::BadKey => 400,
             Rejection::NotUpgrade | Rejection::UnsupportedVersion => 426,
-            Rejection::OriginDenied => 403,
-            Rejection::ShuttingDown => 503,
+            Rejection::OriginDenied | Rejection::Refused => 403,
+            Rejection::ProtocolsTooLarge => 431,
+            Rejection::ShuttingDown | Rejection::TooManyConnections => 503,
             Rejection::NotAcceptable => 406,
         }
     }
@@ -159,7 +243,10 @@ impl Rejection {
             Rejection::BadKey => "missing or invalid Sec-WebSocket-Key\n",
             Rejection::OriginDenied => "origin not allowed\n",
             Rejection::ShuttingDown => "server is shutting down\n",
+            Rejection::TooManyConnections => "too many connections, try again later\n",
             Rejection::NotAcceptable => "this endpoint serves text/event-stream to GET requests\n",
+            Rejection::ProtocolsTooLarge => "too many or too long Sec-WebSocket-Protocol values\n",
+            Rejection::Refused => "forbidden\n",
         }
     }
 
@@ -168,6 +255,8 @@ impl Rejection {
         match self {
             Rejection::NotUpgrade => &[("upgrade", "websocket"), ("sec-websocket-version", "13")],
             Rejection::UnsupportedVersion => &[("sec-websocket-version", "13")],
+            // a client (or a load balancer) waits that long before it tries again
+            Rejection::ShuttingDown | Rejection::TooManyConnections => &[("retry-after", "5")],
             _ => &[],
         }
     }
@@ -253,9 +342,12 @@ pub(crate) fn validate(head: &dyn RequestHead) -> Result<Accept, Rejection> {
         .next()
         .map(<[u8]>::trim_ascii)
         .ok_or(Rejection::BadKey)?;
+    let offered = crate::auth::offered_protocols(head).ok_or(Rejection::ProtocolsTooLarge)?;
     match base64::engine::general_purpose::STANDARD.decode(key) {
         Ok(raw) if raw.len() == 16 => Ok(Accept {
             accept_key: accept_key(key),
+            offered,
+            protocol: None,
         }),
         _ => Err(Rejection::BadKey),
     }

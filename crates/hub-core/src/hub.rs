@@ -21,6 +21,7 @@ use std::fmt;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::Duration;
 
 impl Default for Hub {
     fn default() -> Self {
@@ -73,6 +74,7 @@ impl Hub {
                 count: AtomicUsize::new(0),
                 next_id: AtomicU64::new(1),
                 handler: RwLock::new(None),
+                hooks: RwLock::default(),
                 backplane: RwLock::new(Arc::new(LocalOnly)),
                 counters: Counters::default(),
                 shutting_down: AtomicBool::new(false),
@@ -184,11 +186,11 @@ impl Hub {
     /// state. Adapters answer 101 with the [`Accept`] or the [`Rejection`]'s status.
     ///
     /// # Errors
-    /// The [`Rejection`] to answer with; each is counted in [`Stats::rejected_upgrades`].
+    /// The [`Rejection`] to answer with; each is counted in [`Stats::rejected`].
     pub fn accept(&self, head: &dyn RequestHead) -> Result<Accept, Rejection> {
         let result = self.check(head);
         if let Err(rejection) = result {
-            Counters::add(&self.inner.counters.rejected_upgrades, 1);
+            self.inner.counters.reject(rejection);
             tracing::debug!(%rejection, "upgrade refused");
         }
         result
@@ -198,15 +200,26 @@ impl Hub {
     /// hub's state and its origin policy.
     ///
     /// # Errors
-    /// [`Rejection::ShuttingDown`] or [`Rejection::OriginDenied`], counted in
-    /// [`Stats::rejected_upgrades`].
+    /// [`Rejection::ShuttingDown`], [`Rejection::TooManyConnections`] or
+    /// [`Rejection::OriginDenied`], counted in
+    /// [`Stats::rejected`].
     pub fn admit(&self, head: &dyn RequestHead) -> Result<(), Rejection> {
         let result = self.check_admission(head);
         if let Err(rejection) = result {
-            Counters::add(&self.inner.counters.rejected_upgrades, 1);
+            self.inner.counters.reject(rejection);
             tracing::debug!(%rejection, "subscription refused");
         }
         result
+    }
+
+    /// Counts an upgrade or subscription that the application's authorization step refused
+    /// (adapters call it with the [`Refusal`](crate::Refusal) they answer).
+    pub fn refused(&self, refusal: &crate::Refusal) {
+        self.inner.counters.reject(Rejection::Refused);
+        tracing::debug!(
+            status = refusal.status,
+            "upgrade refused by the application"
+        );
     }
 
     fn check(&self, head: &dyn RequestHead) -> Result<Accept, Rejection> {
@@ -221,6 +234,11 @@ impl Hub {
     fn check_admission(&self, head: &dyn RequestHead) -> Result<(), Rejection> {
         if self.is_shutting_down() {
             return Err(Rejection::ShuttingDown);
+        }
+        if let Some(max) = self.inner.config.max_connections {
+            if self.client_count() >= max {
+                return Err(Rejection::TooManyConnections);
+            }
         }
         let policy = &self.inner.config.origin;
         if !policy.check(head) {
@@ -264,6 +282,8 @@ impl Hub {
             liveness,
             kind,
             mut topics,
+            peer,
+            route,
             ..
         } = options;
         let limit = self.inner.config.max_topics_per_client;
@@ -289,7 +309,17 @@ impl Hub {
         });
         // The connection exists before the client is registered or counted: nothing that
         // building it could do leaves a client behind.
+        // every event of the connection carries these (a debug span: no line per connect)
+        let span = tracing::debug_span!(
+            "connection",
+            hub = %self.inner.config.name,
+            client = id.0,
+            kind = ?kind,
+            peer = ?peer,
+            route = route.as_deref().unwrap_or(""),
+        );
         let mut connection = Connection::new(
+            span,
             self.clone(),
             Client {
                 shared: shared.clone(),
@@ -341,8 +371,25 @@ impl Hub {
                 .registry
                 .write()
                 .unwrap_or_else(PoisonError::into_inner);
+            let full = self
+                .inner
+                .config
+                .max_connections
+                .is_some_and(|max| registry.len() >= max);
             if self.is_shutting_down() {
-                false
+                Err(shutdown_request())
+            } else if full {
+                // upgrades that raced past `accept`'s check: the limit holds all the same
+                self.inner.counters.reject(Rejection::TooManyConnections);
+                Err(CloseRequest {
+                    frame: CloseFrame::from_static(
+                        CloseCode::TRY_AGAIN_LATER,
+                        "too many connections",
+                    ),
+                    reason: DisconnectReason::Shutdown,
+                    drain: false,
+                    delay: Duration::ZERO,
+                })
             } else {
                 registry.insert(id, shared.clone());
                 self.inner.count.store(registry.len(), Ordering::SeqCst);
@@ -368,18 +415,23 @@ impl Hub {
                 }
                 // counted before anyone can see it leave: total >= departures at all times
                 Counters::add(&self.inner.counters.connections_total, 1);
-                true
+                Ok(())
             }
         };
-        if registered {
-            tracing::debug!(client = %id, "client joined");
-            self.inner.changed.notify();
-            connection.set_replay(replay);
-        } else {
-            // Never joined, so never counted as leaving: closed at once with 1001.
-            let mut q = shared.lock();
-            q.closed = true;
-            q.close = Some(shutdown_request());
+        match registered {
+            Ok(()) => {
+                tracing::debug!(client = %id, "client joined");
+                self.inner.changed.notify();
+                connection.set_replay(replay);
+                connection.joined();
+            }
+            Err(close) => {
+                // Never joined, so never counted as leaving (nor greeted by the hooks): closed
+                // at once, with 1001 (shutting down) or 1013 (over the connection limit).
+                let mut q = shared.lock();
+                q.closed = true;
+                q.close = Some(close);
+            }
         }
         connection
     }
@@ -411,9 +463,17 @@ impl Hub {
 
     /// Shutdown's second half: closes the drained clients.
     pub(crate) fn close_drained(&self, drained: &[Arc<Shared>]) {
+        // spread over the window, at most 1 ms apart: a few clients close at once
+        let n = u32::try_from(drained.len()).unwrap_or(u32::MAX).max(1);
+        let gap = (self.inner.config.shutdown_spread / n).min(Duration::from_millis(1));
+        let mut delay = Duration::ZERO;
         for shared in drained {
             // counted as a shutdown departure unless the client left some other way first
-            shared.request_close(shutdown_request());
+            shared.request_close(CloseRequest {
+                delay,
+                ..shutdown_request()
+            });
+            delay = delay.saturating_add(gap);
         }
         tracing::debug!(clients = drained.len(), "hub shutting down");
         self.inner.changed.notify();
@@ -442,6 +502,7 @@ impl Hub {
 
 fn shutdown_request() -> CloseRequest {
     CloseRequest {
+        delay: Duration::ZERO,
         frame: CloseFrame::from_static(CloseCode::GOING_AWAY, "server shutting down"),
         reason: DisconnectReason::Shutdown,
         drain: true,

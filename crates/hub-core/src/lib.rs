@@ -5,6 +5,7 @@
 //! [`Transport`], and spawns the [`Connection`] future that [`Hub::connect`] returns.
 #![doc(test(attr(deny(warnings))))]
 
+mod auth;
 mod backplane;
 mod broadcast;
 mod catch_up;
@@ -16,6 +17,7 @@ mod error;
 mod fanout;
 mod handshake;
 mod history;
+mod hooks;
 mod hub;
 mod keepalive;
 mod local;
@@ -23,6 +25,7 @@ mod message;
 mod notify;
 mod options;
 mod origin;
+mod rate;
 mod state;
 mod stats;
 mod topic_history;
@@ -30,17 +33,21 @@ mod topic_name;
 mod topics;
 mod transport;
 
+pub use auth::{Admission, AuthRequest, Refusal, MAX_PROTOCOLS, MAX_PROTOCOL_BYTES};
 pub use backplane::{Backplane, BackplaneState, BackplaneStats, Broadcast, LocalOnly};
 pub use config::{ConfigError, HubConfig};
 pub use driver::Connection;
 pub use error::SendError;
-pub use handshake::{host_is_valid, Accept, HttpVersion, Rejection, RequestHead};
+pub use handshake::{
+    host_is_valid, Accept, HttpVersion, ProtocolNotOffered, Rejection, RequestHead,
+};
 pub use history::{HistoryError, Missed, MAX_ID};
 pub use local::Local;
 pub use message::{CloseCode, CloseFrame, Message, Text};
 pub use notify::Changed;
 pub use options::{ClientKind, ConnectOptions, Liveness};
 pub use origin::OriginPolicy;
+pub use rate::{RateLimit, RateLimitPolicy};
 pub use state::{Client, ClientId, Hub, Inbound, WeakHub};
 pub use stats::{DisconnectReason, Stats};
 pub use topic_name::{validate_topic, Subscribed, TopicError, MAX_TOPIC_LEN};

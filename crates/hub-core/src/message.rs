@@ -199,6 +199,10 @@ impl CloseCode {
     pub const TOO_BIG: CloseCode = CloseCode(1009);
     /// 1011: unexpected server condition.
     pub const INTERNAL: CloseCode = CloseCode(1011);
+    /// 1013: try again later; the hub sends it to a connection over
+    /// [`HubConfig::max_connections`](crate::HubConfig::max_connections) that raced past the
+    /// upgrade's check.
+    pub const TRY_AGAIN_LATER: CloseCode = CloseCode(1013);
 }
 
 impl From<u16> for CloseCode {

@@ -49,6 +49,10 @@ pub struct ConnectOptions {
     pub(crate) topics: Vec<Arc<str>>,
     /// The same topics, for deduplicating in constant time.
     topic_set: HashSet<Arc<str>>,
+    /// The peer's address, for the connection's tracing span (adapters set it).
+    pub peer: Option<std::net::SocketAddr>,
+    /// The route it came in on (the request path), for the connection's tracing span.
+    pub route: Option<Arc<str>>,
 }
 
 impl Default for ConnectOptions {
@@ -60,6 +64,8 @@ impl Default for ConnectOptions {
             kind: ClientKind::WebSocket,
             topics: Vec::new(),
             topic_set: HashSet::new(),
+            peer: None,
+            route: None,
         }
     }
 }
@@ -92,6 +98,18 @@ impl ConnectOptions {
     /// ```
     pub fn data<T: Any + Send + Sync>(mut self, data: T) -> Self {
         self.data = Some(Box::new(data));
+        self
+    }
+
+    /// Set [`Self::peer`].
+    pub fn peer(mut self, peer: Option<std::net::SocketAddr>) -> Self {
+        self.peer = peer;
+        self
+    }
+
+    /// Set [`Self::route`].
+    pub fn route(mut self, route: &str) -> Self {
+        self.route = Some(Arc::from(route));
         self
     }
 

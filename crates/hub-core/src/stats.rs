@@ -1,5 +1,6 @@
 //! Cheap atomic counters and their snapshot.
 
+use crate::handshake::Rejection;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 /// Why a client left the hub. Each reason is counted: see [`Stats::disconnected`].
@@ -27,6 +28,8 @@ pub enum DisconnectReason {
     ClosedByServer,
     /// [`Hub::shutdown`](crate::Hub::shutdown). Close code 1001.
     Shutdown,
+    /// Over the hub's [`RateLimit`](crate::RateLimit) with the `Close` policy. Close code 1008.
+    RateLimited,
 }
 
 impl DisconnectReason {
@@ -43,6 +46,7 @@ impl DisconnectReason {
         DisconnectReason::TransportError,
         DisconnectReason::ClosedByServer,
         DisconnectReason::Shutdown,
+        DisconnectReason::RateLimited,
     ];
 
     fn index(self) -> usize {
@@ -62,6 +66,7 @@ impl DisconnectReason {
             DisconnectReason::TransportError => "transport_error",
             DisconnectReason::ClosedByServer => "closed_by_server",
             DisconnectReason::Shutdown => "shutdown",
+            DisconnectReason::RateLimited => "rate_limited",
         }
     }
 }
@@ -76,12 +81,18 @@ pub(crate) struct Counters {
     pub(crate) bytes_out: AtomicU64,
     pub(crate) dropped: AtomicU64,
     pub(crate) broadcasts: AtomicU64,
-    pub(crate) rejected_upgrades: AtomicU64,
+    pub(crate) rejections: [AtomicU64; Rejection::ALL.len()],
+    pub(crate) rate_limited: AtomicU64,
+    pub(crate) hook_panics: AtomicU64,
 }
 
 impl Counters {
     pub(crate) fn disconnect(&self, reason: DisconnectReason) {
         self.disconnects[reason.index()].fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn reject(&self, rejection: Rejection) {
+        self.rejections[rejection.index()].fetch_add(1, Relaxed);
     }
 
     pub(crate) fn add(counter: &AtomicU64, n: u64) {
@@ -114,8 +125,18 @@ pub struct Stats {
     pub dropped: u64,
     /// Calls to [`Hub::broadcast`](crate::Hub::broadcast).
     pub broadcasts: u64,
-    /// Upgrades refused (bad request, origin, shutdown).
+    /// Upgrades and subscriptions refused, for every reason (bad request, origin, shutdown,
+    /// the connection limit); by reason with [`Stats::rejected`].
     pub rejected_upgrades: u64,
+    /// Refusals by reason: read with [`Stats::rejected`].
+    rejections: [u64; Rejection::ALL.len()],
+    /// Inbound messages over a client's [`RateLimit`](crate::RateLimit): dropped (policy
+    /// `Drop`) or the one that closed its client (policy `Close`, also counted in
+    /// [`Stats::disconnected`] under `RateLimited`).
+    pub rate_limited: u64,
+    /// Connect and disconnect hooks that panicked (a connect hook's client is closed with
+    /// 1011).
+    pub hook_panics: u64,
     /// The backplane's state and counters, when it has any (a cross-node one).
     pub backplane: Option<crate::BackplaneStats>,
 }
@@ -134,6 +155,18 @@ impl Stats {
         self.disconnects[reason.index()]
     }
 
+    /// Upgrades or subscriptions refused for one reason.
+    ///
+    /// ```
+    /// use hub_core::{Hub, Rejection};
+    ///
+    /// let stats = Hub::new().stats();
+    /// assert_eq!(stats.rejected(Rejection::TooManyConnections), 0);
+    /// ```
+    pub fn rejected(&self, rejection: Rejection) -> u64 {
+        self.rejections[rejection.index()]
+    }
+
     /// Clients evicted because their queue was full.
     pub fn evicted(&self) -> u64 {
         self.disconnected(DisconnectReason::SlowConsumer)
@@ -142,6 +175,10 @@ impl Stats {
     pub(crate) fn read(c: &Counters, connected: usize) -> Self {
         let mut disconnects = [0; DisconnectReason::ALL.len()];
         for (out, counter) in disconnects.iter_mut().zip(&c.disconnects) {
+            *out = counter.load(Relaxed);
+        }
+        let mut rejections = [0; Rejection::ALL.len()];
+        for (out, counter) in rejections.iter_mut().zip(&c.rejections) {
             *out = counter.load(Relaxed);
         }
         Self {
@@ -154,7 +191,10 @@ impl Stats {
             bytes_out: c.bytes_out.load(Relaxed),
             dropped: c.dropped.load(Relaxed),
             broadcasts: c.broadcasts.load(Relaxed),
-            rejected_upgrades: c.rejected_upgrades.load(Relaxed),
+            rejected_upgrades: rejections.iter().sum(),
+            rejections,
+            rate_limited: c.rate_limited.load(Relaxed),
+            hook_panics: c.hook_panics.load(Relaxed),
             backplane: None,
         }
     }

@@ -79,14 +79,42 @@ pub fn subscribe<B>(req: &Request<B>, hub: &Hub, config: SseConfig) -> Response<
 }
 
 /// As [`subscribe`], with the subscriber's options: its metadata
-/// ([`ConnectOptions::data`], read with [`Client::data`](hub_core::Client::data)) and, when
-/// set, a resume point that overrides the request's.
+/// ([`ConnectOptions::data`], read with [`Client::data`](hub_core::Client::data)), its
+/// topics ([`ConnectOptions::topics`]) and, when set, a resume point that overrides the
+/// request's.
+///
+/// A stream over topics gets their messages and the broadcasts to everyone, nothing else; it
+/// is subscribed before this returns, so nothing published after is missed. Its event ids
+/// are the hub's one sequence, so its `Last-Event-ID` resumes every topic at once (see
+/// `sse_core::docs`, "Topics").
+///
+/// ```
+/// use hub_core::{ConnectOptions, Hub, HubConfig};
+/// use hub_hyper::sse::{self, SseConfig};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let hub = Hub::with_config(HubConfig::default().history(100))?;
+/// // GET /events?room=lobby, reconnecting after event 41
+/// let req = http::Request::get("/events?room=lobby")
+///     .header("accept", "text/event-stream")
+///     .header("last-event-id", "41")
+///     .body(())?;
+/// // a name from the request is checked here: an invalid one is the caller's 400
+/// let options = ConnectOptions::sse(None).topics(["room:lobby"])?;
+/// let response = sse::subscribe_with(&req, &hub, SseConfig::default(), options);
+/// assert_eq!(response.status(), 200);
+/// assert_eq!(hub.subscriber_count("room:lobby"), 1);
+/// assert_eq!(hub.publish("room:lobby", "hello"), 1);
+/// # Ok(()) }
+/// ```
 pub fn subscribe_with<B>(
     req: &Request<B>,
     hub: &Hub,
     config: SseConfig,
     options: ConnectOptions,
 ) -> Response<Body> {
+    hub_tokio::install_spawner(hub);
     match sse_core::subscribe_request(hub, &HttpHead(req), TokioTimer, config, options) {
         Ok(member) => event_stream_response(member),
         Err(rejection) => rejection_response(rejection),

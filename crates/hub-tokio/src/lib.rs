@@ -111,6 +111,7 @@ pub async fn serve_partially_read<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin + 'static,
 {
+    install_spawner(&hub);
     let tungstenite = Some(config.tungstenite(&hub));
     let ws = WebSocketStream::from_partially_read(
         Shim::new(io),
@@ -121,4 +122,16 @@ where
     .await;
     let transport = WsTransport::new(ws, config.write_buffer_size);
     hub.connect(transport, TokioTimer, options).await
+}
+
+/// Makes the current tokio runtime the hub's spawner unless the application set one
+/// ([`Hub::set_default_spawner`]): an async disconnect hook of a connection that is dropped
+/// (an SSE body the server discards) then still runs. Adapters call it for every client; after
+/// the first it costs a read lock. Outside a runtime it does nothing.
+pub fn install_spawner(hub: &Hub) {
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        hub.set_default_spawner(move |future| {
+            runtime.spawn(future);
+        });
+    }
 }

@@ -79,14 +79,56 @@ pub fn subscribe(
     })
 }
 
-/// Subscribes a request's parts to `hub`, with the subscriber's options (its metadata, and a
-/// resume point that overrides the request's).
+/// Subscribes a request's parts to `hub`, with the subscriber's options (its metadata, its
+/// topics ([`ConnectOptions::topics`]), and a resume point that overrides the request's).
+///
+/// A stream over topics gets their messages and the broadcasts to everyone, nothing else; it
+/// is subscribed before this returns, so nothing published after is missed. Its event ids
+/// are the hub's one sequence, so its `Last-Event-ID` resumes every topic at once (see
+/// `sse_core::docs`, "Topics").
+///
+/// ```
+/// use hub_core::{ConnectOptions, Hub, HubConfig};
+/// use hub_warp::{sse, RequestParts};
+/// use std::collections::HashMap;
+/// use warp::Filter;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let hub = Hub::with_config(HubConfig::default().history(100))?;
+/// let events_hub = hub.clone();
+/// // GET /events?room=lobby
+/// let events = warp::path!("events")
+///     .and(warp::query::<HashMap<String, String>>())
+///     .and(hub_warp::request())
+///     .map(move |query: HashMap<String, String>, parts: RequestParts| {
+///         let room = query.get("room").map_or("", String::as_str);
+///         match ConnectOptions::sse(None).topics([format!("room:{room}")]) {
+///             Ok(options) => sse::subscribe_parts(&parts, &events_hub, Default::default(), options),
+///             Err(error) => warp::http::Response::builder()
+///                 .status(400)
+///                 .body(format!("room: {error}\n").into())
+///                 .unwrap_or_default(),
+///         }
+///     });
+/// let response = warp::test::request()
+///     .path("/events?room=lobby")
+///     .header("accept", "text/event-stream")
+///     .header("last-event-id", "41")
+///     .filter(&events)
+///     .await
+///     .map_err(|rejection| format!("{rejection:?}"))?;
+/// assert_eq!(response.status(), 200);
+/// assert_eq!(hub.subscriber_count("room:lobby"), 1);
+/// # Ok(()) }
+/// ```
 pub fn subscribe_parts(
     parts: &RequestParts,
     hub: &Hub,
     config: SseConfig,
     options: ConnectOptions,
 ) -> Response {
+    hub_tokio::install_spawner(hub);
     match sse_core::subscribe_request(hub, parts, TokioTimer, config, options) {
         Ok(member) => event_stream_reply(member),
         Err(rejection) => crate::rejection_response(rejection),

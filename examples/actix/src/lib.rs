@@ -26,7 +26,12 @@ async fn echo(req: HttpRequest, body: web::Payload, app: web::Data<App>) -> Http
 }
 
 async fn events_chat(req: HttpRequest, app: web::Data<App>) -> HttpResponse {
-    sse::subscribe(&req, &app.chat, app.sse)
+    match example_common::rooms::chat_events(Some(req.query_string())) {
+        Ok(options) => sse::subscribe_with(&req, &app.chat, app.sse, options),
+        Err(body) => HttpResponse::BadRequest()
+            .content_type("text/plain; charset=utf-8")
+            .body(body),
+    }
 }
 
 async fn feed(req: HttpRequest, app: web::Data<App>) -> HttpResponse {
@@ -52,7 +57,9 @@ async fn index(req: HttpRequest) -> HttpResponse {
 }
 
 async fn not_found() -> HttpResponse {
-    HttpResponse::NotFound().body("not found\n")
+    HttpResponse::NotFound()
+        .content_type("text/plain; charset=utf-8")
+        .body("not found\n")
 }
 
 /// Adds the contract's routes to an actix `App`.
@@ -150,14 +157,18 @@ pub async fn run_with(
                 .listen("example-actix", listener, move || {
                     let routes = routes.clone();
                     let route = move |req: &Request| lean_route(&routes, req);
-                    let app = actix_web::App::new()
-                        .app_data(data.clone())
-                        .configure(configure);
+                    let app = || {
+                        actix_web::App::new()
+                            .app_data(data.clone())
+                            .configure(configure)
+                    };
+                    // an upgrade request to a route that is no WebSocket goes to the same routes
+                    let fallback = map_config(app(), |_| AppConfig::default());
                     HttpService::build()
                         .client_request_timeout(HANDSHAKE_TIMEOUT)
                         .h1_allow_half_closed(false)
-                        .upgrade(hub_actix::lean::upgrade_service(route))
-                        .finish(map_config(app, |_| AppConfig::default()))
+                        .upgrade(hub_actix::lean::upgrade_service_or(route, fallback))
+                        .finish(map_config(app(), |_| AppConfig::default()))
                         .tcp()
                 })?
                 .disable_signals()

@@ -1,20 +1,41 @@
 //! The contract every framework's example follows, in one place:
 //!
 //! - `GET /`: a chat page using the seed's browser client ([`INDEX_HTML`]).
-//! - `GET /ws/chat`: every inbound message is broadcast to every client.
+//! - `GET /ws/chat`: every inbound message is broadcast to every client, except the rooms'
+//!   messages (JSON text, [`rooms`]):
+//!   - `{"type":"join","room":"r"}` joins room `r` (a hub topic of that name): the reply is
+//!     `{"type":"joined","room":"r"}`, also when already a member;
+//!   - `{"type":"leave","room":"r"}` leaves it: `{"type":"left","room":"r"}`;
+//!   - `{"type":"chat","room":"r","text":".."}` goes, unchanged, to the members of `r` only
+//!     (the sender too when it is one; no reply otherwise). A `chat` without `room`, and any
+//!     other message (not JSON, another type), goes to everyone as before;
+//!   - a room name that is invalid (empty, over 256 bytes, a control character), a `room`
+//!     that is not a string, a leave of a room not joined, or a join past the per-client
+//!     limit ([`hub_core::HubConfig::max_topics_per_client`], 1,024) gets
+//!     `{"type":"error","error":"<why>"}`, to the sender only; the connection stays open.
+//!
+//!   A member of rooms still gets every message to everyone; messages to a room carry no id
+//!   on the WebSocket (as the seed's broadcasts).
 //! - `GET /ws/echo`: every inbound message is sent back to its sender only; messages up to
 //!   16 MiB (for conformance tools).
 //! - `GET /events/feed`: Server-Sent Events, the seed's feed: a `tick` event every second with
 //!   `{"time": RFC 3339, "count": chat clients}`.
 //! - `GET /events/chat`: Server-Sent Events subscription to the chat hub; with its history of
 //!   the last [`CHAT_HISTORY`] messages a reconnecting `EventSource` resumes where it left.
+//!   `GET /events/chat?room=r` (URL-encoded) follows room `r`: its messages and those to
+//!   everyone (what a WebSocket member of `r` alone gets), with ids from the hub's one
+//!   sequence, so `Last-Event-ID` resumes the room without a gap or a duplicate. An invalid
+//!   room name: 400, `text/plain`, `invalid room "<name>": <why>`.
 //! - env `HOST` (127.0.0.1), `PORT` (8080), `ALLOWED_ORIGINS` (comma-separated; switches the
 //!   origin policy to that list; `*` alone allows every origin, explicitly and without the
 //!   default's warning; empty means unset; `*` inside a list is refused at start, exit code 2),
 //!   `PING_INTERVAL_MS` (54000), `PONG_WAIT_MS` (60000),
 //!   `REDIS_URL` (unset: the in-memory hub; set: the chat is shared through Redis with every
-//!   server on it, whatever its framework).
+//!   server on it, whatever its framework; a room's messages reach only the members on the
+//!   server they were sent to, until `hub-redis` carries topics).
 //! - Ctrl-C: every client gets 1001, event streams end, the process exits.
+
+pub mod rooms;
 
 use hub_core::{Hub, HubConfig, OriginPolicy};
 use sse_core::{SseConfig, SseStream};
@@ -168,7 +189,7 @@ impl Settings {
 /// The example's hubs and stream settings.
 #[derive(Clone, Debug)]
 pub struct App {
-    /// `/ws/chat` and `/events/chat`: every message to everyone.
+    /// `/ws/chat` and `/events/chat`: every message to everyone, or to a room's members.
     pub chat: Hub,
     /// `/ws/echo`: every message back to its sender.
     pub echo: Hub,
@@ -196,9 +217,7 @@ impl App {
             _ => config.clone(),
         };
         let chat = Hub::with_config(chat_config)?;
-        chat.on_message(|hub, msg| {
-            hub.broadcast(msg.message);
-        });
+        chat.on_message(rooms::on_chat_message);
         let echo = Hub::with_config(config.max_message_size(ECHO_MAX_MESSAGE))?;
         echo.on_message(|_hub, msg| {
             // A client too slow to take its own echoes is evicted; nothing to do here.

@@ -19,7 +19,10 @@ pub fn route<B>(app: &App, req: Request<B>) -> Response<Body> {
             ConnectOptions::websocket(),
             WsConfig::default().read_buffer_size(ECHO_READ_BUFFER),
         ),
-        "/events/chat" => sse::subscribe(&req, &app.chat, app.sse),
+        "/events/chat" => match example_common::rooms::chat_events(req.uri().query()) {
+            Ok(options) => sse::subscribe_with(&req, &app.chat, app.sse, options),
+            Err(body) => plain(StatusCode::BAD_REQUEST, body),
+        },
         "/events/feed" => match sse::stream(&req, app.sse) {
             Some((stream, response)) => {
                 let app = app.clone();
@@ -36,12 +39,18 @@ pub fn route<B>(app: &App, req: Request<B>) -> Response<Body> {
             );
             response
         }
-        _ => {
-            let mut response = Response::new(hub_hyper::full("not found\n"));
-            *response.status_mut() = StatusCode::NOT_FOUND;
-            response
-        }
+        _ => plain(StatusCode::NOT_FOUND, "not found\n".into()),
     }
+}
+
+fn plain(status: StatusCode, body: String) -> Response<Body> {
+    let mut response = Response::new(hub_hyper::full(body));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
 }
 
 /// Serves the example on `listener` until `shutdown` resolves; then the hubs shut down (1001

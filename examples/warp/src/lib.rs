@@ -27,7 +27,18 @@ pub fn routes(
         });
     // a request on a WebSocket path that is no upgrade gets the hub's 426
     let ws = chat.or(echo).unify().recover(hub_warp::recover).unify();
-    let events_chat = warp::path!("events" / "chat").and(sse::subscribe(app.chat.clone(), app.sse));
+    let chat_hub = app.chat.clone();
+    let sse_config = app.sse;
+    let events_chat = warp::path!("events" / "chat")
+        .and(warp::query::raw().or(warp::any().map(String::new)).unify())
+        .and(hub_warp::request())
+        .map(move |query: String, parts: RequestParts| {
+            match example_common::rooms::chat_events(Some(&query)) {
+                Ok(options) => sse::subscribe_parts(&parts, &chat_hub, sse_config, options),
+                Err(body) => warp::reply::with_status(body, warp::http::StatusCode::BAD_REQUEST)
+                    .into_response(),
+            }
+        });
     let feed_app = app.clone();
     let feed = warp::path!("events" / "feed")
         .and(sse::stream(app.sse))

@@ -4,6 +4,7 @@ use crate::history::{Missed, Replay};
 use crate::keepalive::{Keepalive, Timeout};
 use crate::message::{CloseCode, CloseFrame, Message};
 use crate::options::Liveness;
+use crate::rate::{Limiter, RateLimitPolicy};
 use crate::state::{Client, CloseRequest};
 use crate::state::{Handler, Hub, Inbound};
 use crate::stats::{Counters, DisconnectReason};
@@ -18,6 +19,7 @@ use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
+mod hooks;
 mod write;
 
 /// Messages read per poll before yielding to other tasks.
@@ -56,6 +58,8 @@ enum State {
 /// task is aborted) also removes the client.
 #[must_use = "a Connection does nothing unless it is spawned or awaited"]
 pub struct Connection<T: Transport, R: Timer> {
+    /// Entered on every poll: the hub, client, peer and route on every event.
+    span: tracing::Span,
     hub: Hub,
     client: Client,
     transport: T,
@@ -74,6 +78,24 @@ pub struct Connection<T: Transport, R: Timer> {
     replay: VecDeque<(u64, Message)>,
     /// The transport's [`Transport::bytes_written`] when last looked at.
     written: u64,
+    /// The client joined the hub: the connect hook is due at the first poll.
+    greet: bool,
+    /// The connect hook ran (or was due with none set): the disconnect hook is owed.
+    greeted: bool,
+    /// The async hook in `handler` is the connect hook (a panic in it is a hook's).
+    in_hook: bool,
+    /// The connection is over, for this reason; an async disconnect hook may still run.
+    ended: Option<DisconnectReason>,
+    /// An async disconnect hook's future, run to completion before the connection ends.
+    farewell: Option<BoxFuture<'static, ()>>,
+    /// Whether `live` was decremented (the connection is entirely done).
+    retired: bool,
+    /// The client's inbound rate limit, if the hub has one.
+    limiter: Option<Limiter>,
+    /// When a spread shutdown's close may start (see `HubConfig::shutdown_spread`)...
+    close_at: Option<Instant>,
+    /// ...and whether that time has come.
+    turn_came: bool,
 }
 
 /// `now + d`, or `None` (never) when that is past what an `Instant` can hold.
@@ -83,6 +105,7 @@ fn after(now: Instant, d: std::time::Duration) -> Option<Instant> {
 
 impl<T: Transport, R: Timer> Connection<T, R> {
     pub(crate) fn new(
+        span: tracing::Span,
         hub: Hub,
         client: Client,
         transport: T,
@@ -90,12 +113,14 @@ impl<T: Transport, R: Timer> Connection<T, R> {
         liveness: Liveness,
     ) -> Self {
         let c = &hub.inner.config;
+        let limiter = c.rate_limit.as_ref().map(Limiter::new);
         let now = timer.now();
         let keepalive = match liveness {
             Liveness::PingPong => Keepalive::new(c.ping_interval, c.pong_wait, c.write_wait, now),
             Liveness::OneWay(heartbeat) => Keepalive::one_way(heartbeat, c.write_wait, now),
         };
         Self {
+            span,
             hub,
             client,
             transport,
@@ -111,7 +136,22 @@ impl<T: Transport, R: Timer> Connection<T, R> {
             missed: None,
             replay: VecDeque::new(),
             written: 0,
+            greet: false,
+            greeted: false,
+            in_hook: false,
+            ended: None,
+            farewell: None,
+            retired: false,
+            limiter,
+            close_at: None,
+            turn_came: false,
         }
+    }
+
+    /// The client is in the registry: its connect hook runs at the first poll, and its
+    /// disconnect hook when it ends.
+    pub(crate) fn joined(&mut self) {
+        self.greet = true;
     }
 
     /// What a resuming client is owed, written before its live queue.
@@ -178,6 +218,7 @@ impl<T: Transport, R: Timer> Connection<T, R> {
             Ok(Poll::Pending) => Ok(()),
             Ok(Poll::Ready(())) => {
                 self.handler = None;
+                self.in_hook = false;
                 // Reads resume: the pong wait starts again from now.
                 self.keepalive.release_silence(self.timer.now());
                 Ok(())
@@ -189,7 +230,12 @@ impl<T: Transport, R: Timer> Connection<T, R> {
     fn handler_panicked(&mut self) -> DisconnectReason {
         self.handler = None;
         self.keepalive.release_silence(self.timer.now());
-        tracing::error!(client = %self.client.id(), "message handler panicked; closing with 1011");
+        if std::mem::take(&mut self.in_hook) {
+            Counters::add(&self.counters().hook_panics, 1);
+            tracing::error!(client = %self.client.id(), "connect hook panicked; closing with 1011");
+        } else {
+            tracing::error!(client = %self.client.id(), "message handler panicked; closing with 1011");
+        }
         self.begin_close(
             CloseFrame::from_static(CloseCode::INTERNAL, "internal error"),
             DisconnectReason::ClosedByServer,
@@ -252,6 +298,9 @@ impl<T: Transport, R: Timer> Connection<T, R> {
                     if matches!(self.state, State::Open | State::Draining { .. }) {
                         Counters::add(&self.counters().messages_in, 1);
                         Counters::add(&self.counters().bytes_in, message.len() as u64);
+                        if self.over_limit(now, message.len()) {
+                            continue;
+                        }
                         self.dispatch(message, cx)?;
                     }
                 }
@@ -271,6 +320,27 @@ impl<T: Transport, R: Timer> Connection<T, R> {
         }
         cx.waker().wake_by_ref();
         Ok(())
+    }
+
+    /// Whether a message of `len` bytes arriving `now` is over the client's rate limit: it
+    /// is then counted, and dropped or the client closed with 1008, by the limit's policy.
+    fn over_limit(&mut self, now: Instant, len: usize) -> bool {
+        let Some(limiter) = self.limiter.as_mut() else {
+            return false;
+        };
+        if limiter.admit(now, len) {
+            return false;
+        }
+        let policy = limiter.policy;
+        Counters::add(&self.counters().rate_limited, 1);
+        if policy == RateLimitPolicy::Close {
+            tracing::debug!(client = %self.client.id(), "over its rate limit: closing");
+            self.begin_close(
+                CloseFrame::from_static(CloseCode::POLICY, "rate limit"),
+                DisconnectReason::RateLimited,
+            );
+        }
+        true
     }
 
     fn read_failed(
@@ -380,6 +450,9 @@ impl<T: Transport, R: Timer> Connection<T, R> {
     /// Arms the timer for the next deadline; `true` if that deadline has already passed.
     fn arm_timer(&mut self, cx: &mut Context<'_>) -> bool {
         let mut deadline = self.keepalive.poll_timeout();
+        if let (Some(at), false) = (self.close_at, self.turn_came) {
+            deadline = Some(deadline.map_or(at, |k| k.min(at)));
+        }
         if let State::Closing {
             deadline: Some(d), ..
         }
@@ -410,6 +483,9 @@ impl<T: Transport, R: Timer> Connection<T, R> {
 
     fn drive(&mut self, cx: &mut Context<'_>) -> Result<(), DisconnectReason> {
         // A few rounds at most: a timer that fired while we worked gets handled at once.
+        if std::mem::take(&mut self.greet) {
+            self.greet_hook(cx)?;
+        }
         for _ in 0..4 {
             let now = self.timer.now();
             self.poll_handler(cx)?;
@@ -424,6 +500,8 @@ impl<T: Transport, R: Timer> Connection<T, R> {
         Ok(())
     }
 
+    /// The connection is over: the client leaves (counted once), and its disconnect hook is
+    /// started.
     fn finish(&mut self, reason: DisconnectReason) {
         if self.finished {
             return;
@@ -431,6 +509,16 @@ impl<T: Transport, R: Timer> Connection<T, R> {
         self.finished = true;
         self.handler = None;
         self.leave(reason);
+        self.ended = Some(reason);
+        self.farewell_hook(reason);
+    }
+
+    /// Entirely done, its disconnect hook included: one connection fewer for
+    /// [`Hub::closed`](crate::Hub::closed).
+    fn retire(&mut self) {
+        if std::mem::replace(&mut self.retired, true) {
+            return;
+        }
         self.hub.inner.live.fetch_sub(1, Ordering::SeqCst);
         self.hub.inner.changed.notify();
     }
@@ -441,13 +529,23 @@ impl<T: Transport, R: Timer> Future for Connection<T, R> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<DisconnectReason> {
         let this = &mut *self;
-        match this.drive(cx) {
-            Ok(()) => Poll::Pending,
-            Err(reason) => {
-                this.finish(reason);
-                Poll::Ready(reason)
-            }
+        let span = this.span.clone();
+        let _entered = span.enter();
+        let reason = match this.ended {
+            Some(reason) => reason,
+            None => match this.drive(cx) {
+                Ok(()) => return Poll::Pending,
+                Err(reason) => {
+                    this.finish(reason);
+                    reason
+                }
+            },
+        };
+        if this.poll_farewell(cx).is_pending() {
+            return Poll::Pending;
         }
+        this.retire();
+        Poll::Ready(reason)
     }
 }
 
@@ -456,9 +554,13 @@ impl<T: Transport, R: Timer> Unpin for Connection<T, R> {}
 impl<T: Transport, R: Timer> Drop for Connection<T, R> {
     fn drop(&mut self) {
         // Dropped unfinished: the body of an SSE response whose client went away, or an aborted
-        // task.
+        // task. An async disconnect hook still owed goes to the hub's spawner.
+        let span = self.span.clone();
+        let _entered = span.enter();
         let reason = self.reason_now(DisconnectReason::PeerClosed);
         self.finish(reason);
+        self.hand_over_farewell();
+        self.retire();
     }
 }
 

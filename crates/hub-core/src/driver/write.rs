@@ -124,7 +124,19 @@ impl<T: Transport, R: Timer> Connection<T, R> {
                     self.start(Outgoing::Missed(missed))?;
                     continue;
                 }
-                match q.close.as_ref().map(|r| r.drain) {
+                let turn_pending = match q.close.as_ref() {
+                    Some(r) if !r.delay.is_zero() && !self.turn_came => {
+                        // a spread shutdown: this client's close waits for its turn
+                        let at = *self
+                            .close_at
+                            .get_or_insert_with(|| super::after(now, r.delay).unwrap_or(now));
+                        self.turn_came = now >= at;
+                        !self.turn_came
+                    }
+                    _ => false,
+                };
+                let close = q.close.as_ref().filter(|_| !turn_pending);
+                match close.map(|r| r.drain) {
                     Some(false) => (None, q.close.take()),
                     Some(true) if q.data.is_empty() => (None, q.close.take()),
                     Some(true) => (q.data.pop_front(), q.close.clone()),

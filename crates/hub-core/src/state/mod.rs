@@ -4,9 +4,11 @@
 //! methods live with what they do: `hub` (setup, upgrades, connect, shutdown), `client`,
 //! `topics`, `fanout` (broadcast), `local` (delivery) and `driver` (the connection).
 
+mod hooks;
 mod queue;
 mod topic_index;
 
+pub(crate) use hooks::{AsyncConnect, AsyncDisconnect, Hooks, OnConnect, OnDisconnect};
 pub(crate) use queue::{CloseRequest, Push, Shared};
 pub(crate) use topic_index::{Joined, Member, TopicIndex};
 
@@ -97,6 +99,7 @@ pub(crate) struct HubInner {
     pub(crate) count: AtomicUsize,
     pub(crate) next_id: AtomicU64,
     pub(crate) handler: RwLock<Option<Handler>>,
+    pub(crate) hooks: RwLock<Hooks>,
     pub(crate) backplane: RwLock<Arc<dyn Backplane>>,
     pub(crate) counters: Counters,
     pub(crate) shutting_down: AtomicBool,

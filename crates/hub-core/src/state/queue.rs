@@ -18,6 +18,9 @@ pub(crate) struct CloseRequest {
     pub(crate) reason: DisconnectReason,
     /// Write what is already queued first (graceful), or discard it (eviction).
     pub(crate) drain: bool,
+    /// Wait this long (from when the connection sees the request) before acting on it: a
+    /// shutdown spreads its closes.
+    pub(crate) delay: std::time::Duration,
 }
 
 #[derive(Debug, Default)]
@@ -87,6 +90,7 @@ impl Shared {
                 frame: CloseFrame::from_static(CloseCode::POLICY, "slow consumer"),
                 reason: DisconnectReason::SlowConsumer,
                 drain: false,
+                delay: std::time::Duration::ZERO,
             });
             // the queued messages and the one that found the queue full
             let dropped = q.discard() + 1;

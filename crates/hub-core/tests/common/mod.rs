@@ -265,3 +265,36 @@ pub fn local_of(hub: &Hub) -> hub_core::Local {
     hub.set_backplane(capture.clone());
     capture.0.get().cloned().expect("attach gives the handle")
 }
+
+/// A request head: a name/value list.
+pub struct Head(pub Vec<(&'static str, &'static str)>);
+
+impl hub_core::RequestHead for Head {
+    fn version(&self) -> hub_core::HttpVersion {
+        hub_core::HttpVersion::Http11
+    }
+    fn method(&self) -> &str {
+        "GET"
+    }
+    fn header_values<'a>(&'a self, name: &str) -> Box<dyn Iterator<Item = &'a [u8]> + 'a> {
+        let name = name.to_ascii_lowercase();
+        Box::new(
+            self.0
+                .iter()
+                .filter(move |(n, _)| n.eq_ignore_ascii_case(&name))
+                .map(|(_, v)| v.as_bytes()),
+        )
+    }
+}
+
+/// A valid WebSocket upgrade request head.
+pub fn upgrade_head() -> Head {
+    Head(vec![
+        ("host", "example.com"),
+        ("upgrade", "websocket"),
+        ("connection", "Upgrade"),
+        ("sec-websocket-version", "13"),
+        ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="),
+        ("accept", "text/event-stream"),
+    ])
+}
