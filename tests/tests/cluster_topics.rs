@@ -8,7 +8,9 @@
 
 use hub_core::{Hub, Message};
 use hub_redis::{BackplaneState, RedisBackplane, RedisConfig};
+use hub_tests::bare::{serve_hub, NEWS};
 use hub_tests::redis::{join, node, numsub, until_numsub, until_published, RedisServer};
+use hub_tests::sse::SseClient;
 use hub_tests::{next_text, wait_hub, Adapter, Ws, GUARD};
 use std::sync::Arc;
 use std::time::Duration;
@@ -386,4 +388,74 @@ async fn until(backplane: &Arc<RedisBackplane>, state: BackplaneState) {
     tokio::time::timeout(GUARD, backplane.until(state))
         .await
         .unwrap_or_else(|_| panic!("never {state:?}: {:?}", backplane.stats()));
+}
+
+const ACCEPT: (&str, &str) = ("accept", "text/event-stream");
+
+/// `(id, data)` of the next `n` events.
+async fn events(client: &mut SseClient, n: usize) -> Vec<(u64, String)> {
+    let mut out = Vec::new();
+    for _ in 0..n {
+        let e = client.next().await;
+        assert_eq!(e.event, "message", "{e:?}");
+        out.push((e.id.parse().unwrap(), e.data));
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_stream_of_a_topic_resumes_on_another_node_with_last_event_id() {
+    let Some(redis) = RedisServer::start().await else {
+        return;
+    };
+    // two bare hubs (an SSE stream created in the topic NEWS) joined through Redis
+    let mut nodes = Vec::new();
+    for adapter in [Adapter::Hyper, Adapter::Warp] {
+        let hub = Hub::with_config(hub_core::HubConfig::default().history(100)).unwrap();
+        let backplane = hub_redis::attach(&hub, &redis.url(), RedisConfig::new("bare")).unwrap();
+        until(&backplane, BackplaneState::Up).await;
+        let addr = serve_hub(adapter, &hub).await;
+        nodes.push((hub, addr));
+    }
+    let ((a, a_addr), (b, b_addr)) = (&nodes[0], &nodes[1]);
+    let subscribers = |hub: &Hub, n: usize| {
+        let hub = hub.clone();
+        async move { wait_hub(&hub, "the streams", |h| h.subscriber_count(NEWS) == n).await }
+    };
+    let mut first = SseClient::get(*a_addr, "/sse-news", &[ACCEPT]).await;
+    let mut control = SseClient::get(*b_addr, "/sse-news", &[ACCEPT]).await;
+    subscribers(a, 1).await;
+    subscribers(b, 1).await;
+    for i in 0..10 {
+        nodes[i % 2].0.publish(NEWS, format!("n{i}"));
+    }
+    let seen = events(&mut first, 4).await;
+    drop(first); // gone after 4, the rest unread
+    subscribers(a, 0).await;
+    for i in 10..16 {
+        nodes[i % 2].0.publish(NEWS, format!("n{i}"));
+    }
+    let all = events(&mut control, 16).await;
+    assert!(all.windows(2).all(|w| w[0].0 < w[1].0), "ids increase");
+    assert_eq!(
+        seen,
+        all[..4],
+        "the cluster's ids, in its order, on both nodes"
+    );
+    // on B, where the topic is live: from A's 4th id, exactly the rest
+    let last = seen[3].0.to_string();
+    let headers = [ACCEPT, ("last-event-id", last.as_str())];
+    let mut on_b = SseClient::get(*b_addr, "/sse-news", &headers).await;
+    assert_eq!(events(&mut on_b, 12).await, all[4..]);
+    // on A, which has no subscriber of the topic any more: read back from the cluster
+    let last = all[1].0.to_string();
+    let headers = [ACCEPT, ("last-event-id", last.as_str())];
+    let mut on_a = SseClient::get(*a_addr, "/sse-news", &headers).await;
+    assert_eq!(events(&mut on_a, 14).await, all[2..]);
+    // then live, once, on both
+    subscribers(a, 1).await;
+    b.publish(NEWS, "after");
+    for stream in [&mut on_a, &mut on_b, &mut control] {
+        assert_eq!(events(stream, 1).await[0].1, "after");
+    }
 }

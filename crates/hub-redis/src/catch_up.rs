@@ -102,6 +102,9 @@ impl Subscriber {
         let Some(topic) = self.topics.get(channel) else {
             return;
         };
+        if !self.interest.has(&topic.name) {
+            return; // left meanwhile: the leave is on its way to this task
+        }
         let stream = topic.stream.clone();
         let start = match topic.waiting {
             Some(_) => 0,

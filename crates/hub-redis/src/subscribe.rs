@@ -271,12 +271,13 @@ impl Subscriber {
                     std::str::from_utf8(channel)
                         .ok()
                         .and_then(|channel| self.topics.get_mut(channel))
-                        .filter(|topic| topic.waiting.is_none())
+                        .filter(|topic| topic.waiting.is_none() && self.interest.has(&topic.name))
                         .map(|topic| (&mut topic.line, Some(topic.name.clone())))
                 };
-                // None: a topic left, whose messages were on their way; or one waiting for
-                // its catch-up, which reads its stream after this (from a subscription
-                // before it left and joined again)
+                // None: a topic left (or about to be: the hub no longer wants it, and would
+                // keep a history of it that nobody keeps up to date), whose messages were on
+                // their way; or one waiting for its catch-up, which reads its stream after
+                // this (from a subscription before it left and joined again)
                 let Some((line, topic)) = line else { return };
                 match envelope::split_id(bytes) {
                     Some((id, envelope)) => {
