@@ -11,7 +11,7 @@ use hub_redis::BackplaneState;
 use hub_tests::redis::{
     a_and_b, a_and_b_with, node, until_published, while_b_is_cut_off, Admin, RedisServer,
 };
-use hub_tests::sse::SseClient;
+use hub_tests::sse::{events, SseClient, ACCEPT};
 use hub_tests::{connect, next_text, wait_hub, Adapter, GUARD};
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
@@ -128,19 +128,6 @@ async fn redis_down_keeps_local_delivery_and_a_restart_restores_cross_node_withi
     let stats = a_backplane.stats();
     assert!(stats.disconnects >= 1);
     assert!(stats.local_only >= 1, "{stats:?}");
-}
-
-const ACCEPT: (&str, &str) = ("accept", "text/event-stream");
-
-/// `(id, data)` of the next `n` events.
-async fn events(client: &mut SseClient, n: usize) -> Vec<(u64, String)> {
-    let mut out = Vec::new();
-    for _ in 0..n {
-        let e = client.next().await;
-        assert_eq!(e.event, "message", "{e:?}");
-        out.push((e.id.parse().unwrap(), e.data));
-    }
-    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,7 +10,7 @@ use hub_core::{Hub, Message};
 use hub_redis::{BackplaneState, RedisBackplane, RedisConfig};
 use hub_tests::bare::{serve_hub, NEWS};
 use hub_tests::redis::{join, node, numsub, until_numsub, until_published, RedisServer};
-use hub_tests::sse::SseClient;
+use hub_tests::sse::{events, SseClient, ACCEPT};
 use hub_tests::{next_text, wait_hub, Adapter, Ws, GUARD};
 use std::sync::Arc;
 use std::time::Duration;
@@ -388,19 +388,6 @@ async fn until(backplane: &Arc<RedisBackplane>, state: BackplaneState) {
     tokio::time::timeout(GUARD, backplane.until(state))
         .await
         .unwrap_or_else(|_| panic!("never {state:?}: {:?}", backplane.stats()));
-}
-
-const ACCEPT: (&str, &str) = ("accept", "text/event-stream");
-
-/// `(id, data)` of the next `n` events.
-async fn events(client: &mut SseClient, n: usize) -> Vec<(u64, String)> {
-    let mut out = Vec::new();
-    for _ in 0..n {
-        let e = client.next().await;
-        assert_eq!(e.event, "message", "{e:?}");
-        out.push((e.id.parse().unwrap(), e.data));
-    }
-    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
