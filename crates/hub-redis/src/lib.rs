@@ -57,7 +57,10 @@
 //! limit. An expired stream, like a stream a restarted Redis lost, holds nothing to tell what
 //! it held: a client resuming a topic from before its stream expired (away for longer than
 //! the time to live, on a node where nobody else kept the topic) is not told of the messages
-//! published before the expiry.
+//! published before the expiry. Two cases are conservative: a client that resumes a topic on
+//! a node while Redis is away, or while the node is still acting on the topic's last
+//! subscriber leaving (a leave and a join within moments), gets a `missed` notice instead of
+//! the replay, then the topic's messages.
 //!
 //! **When Redis is down** local delivery goes on: a broadcast or topic publish reaches this
 //! node's clients (everyone, or the topic's subscribers) at once, without an id (none the
