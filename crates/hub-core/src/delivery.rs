@@ -61,10 +61,14 @@ impl HubInner {
             }
             Audience::Topic(topic) => match self.topics().topic(topic) {
                 Some(entry) => {
+                    // a member waiting for the topic's catch-up gets this message from it (the
+                    // cluster's history is read after live traffic began), not now, ahead of
+                    // what it is owed; without an id (cut off) there is no catch-up to wait for
                     let members = entry
                         .members
                         .values()
-                        .map(|m: &Member| (&m.shared, m.after));
+                        .filter(|m: &&Member| id.is_none() || m.waiting.is_none())
+                        .map(|m| (&m.shared, m.after));
                     push_all(members, id, message, &mut evicted)
                 }
                 None => 0,
