@@ -30,9 +30,8 @@
 //!   origin policy to that list; `*` alone allows every origin, explicitly and without the
 //!   default's warning; empty means unset; `*` inside a list is refused at start, exit code 2),
 //!   `PING_INTERVAL_MS` (54000), `PONG_WAIT_MS` (60000),
-//!   `REDIS_URL` (unset: the in-memory hub; set: the chat is shared through Redis with every
-//!   server on it, whatever its framework; a room's messages reach only the members on the
-//!   server they were sent to, until `hub-redis` carries topics).
+//!   `REDIS_URL` (unset: the in-memory hub; set: the chat, its rooms included, is shared
+//!   through Redis with every server on it, whatever its framework).
 //! - Ctrl-C: every client gets 1001, event streams end, the process exits.
 
 pub mod rooms;
