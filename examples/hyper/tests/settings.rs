@@ -214,3 +214,31 @@ fn the_redis_password_never_reaches_the_log() {
     assert!(log.contains("user:***@127.0.0.1"), "{log}");
     assert!(!log.contains(secret), "the password is in the log:\n{log}");
 }
+
+#[test]
+fn a_rate_limit_or_connection_limit_that_is_not_a_positive_integer_stops_the_server_with_exit_code_2(
+) {
+    for (name, value) in [
+        ("RATE_LIMIT_PER_S", "abc"),
+        ("RATE_LIMIT_PER_S", "0"),
+        ("RATE_LIMIT_PER_S", "-5"),
+        ("RATE_LIMIT_PER_S", "1.5"),
+        ("MAX_CONNECTIONS", "0"),
+        ("MAX_CONNECTIONS", "many"),
+    ] {
+        let mut bad = command("");
+        bad.env(name, value);
+        let (code, stderr) = exits(bad, &format!("{name}={value}"));
+        assert_eq!(code, Some(2), "{name}={value}: {stderr}");
+        assert!(stderr.contains(name) && stderr.contains(value), "{stderr}");
+    }
+}
+
+#[test]
+fn limits_that_parse_serve() {
+    let mut good = command("");
+    good.env("RATE_LIMIT_PER_S", "100")
+        .env("MAX_CONNECTIONS", "1");
+    let example = start_command(good);
+    assert_eq!(upgrade_status(example.addr, "https://any.example"), 101);
+}
