@@ -11,6 +11,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+#[path = "../../common/tests/support/sigterm.rs"]
+#[allow(dead_code)] // the process helpers only
+mod sigterm;
+
 const GUARD: Duration = Duration::from_secs(20);
 
 /// The example, killed when dropped.
@@ -49,26 +53,13 @@ fn start(allowed_origins: &str) -> Example {
 
 /// Starts the example as `command` says and waits for the address it logs.
 fn start_command(mut command: Command) -> Example {
-    let mut child = command.spawn().unwrap();
-    let pipes = [
-        Box::new(child.stdout.take().unwrap()) as Box<dyn Read + Send>,
-        Box::new(child.stderr.take().unwrap()),
-    ];
+    let (child, rx) = sigterm::spawn_logged(&mut command);
     // from here on, dropping `example` (a failed wait too) kills the process
     let mut example = Example {
         child,
         addr: SocketAddr::from(([0, 0, 0, 0], 0)),
         log: String::new(),
     };
-    let (tx, rx) = mpsc::channel::<String>();
-    for pipe in pipes {
-        let tx = tx.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-    }
     loop {
         let line = rx
             .recv_timeout(GUARD)
