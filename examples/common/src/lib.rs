@@ -61,6 +61,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use hub_metrics;
+/// SIGTERM or Ctrl-C, both meaning "drain": call it before the address is announced.
+pub use hub_tokio::shutdown_signal;
 
 /// The chat hub's name: its [`HubConfig::name`] and its `hub` label in `/metrics`.
 pub const CHAT: &str = "chat";
@@ -477,40 +479,4 @@ pub fn init_tracing() {
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .init();
-}
-
-/// A future that resolves on SIGTERM (what Docker and Kubernetes send to stop a container)
-/// or Ctrl-C (SIGINT), whichever comes first: both start the same drain. The handlers are
-/// installed when this is called, so call it before the server announces its address: a
-/// signal from then on drains, never kills. Where SIGTERM cannot be listened to (not Unix,
-/// or the handler cannot be installed), Ctrl-C alone.
-pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
-    #[cfg(unix)]
-    let signals = {
-        use tokio::signal::unix::{signal, SignalKind};
-        (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-        )
-    };
-    async move {
-        #[cfg(unix)]
-        let which = match signals {
-            (Ok(mut term), Ok(mut int)) => tokio::select! {
-                _ = term.recv() => "SIGTERM",
-                _ = int.recv() => "Ctrl-C",
-            },
-            (Err(error), _) | (_, Err(error)) => {
-                tracing::warn!(%error, "cannot listen to SIGTERM: only Ctrl-C drains");
-                let _ = tokio::signal::ctrl_c().await;
-                "Ctrl-C"
-            }
-        };
-        #[cfg(not(unix))]
-        let which = {
-            let _ = tokio::signal::ctrl_c().await;
-            "Ctrl-C"
-        };
-        tracing::info!("{which}: shutting down");
-    }
 }
