@@ -24,6 +24,18 @@ async fn get(addr: SocketAddr, path: &str) -> (u16, String, String) {
     (status, head, String::from_utf8(body).unwrap())
 }
 
+/// A WebSocket upgrade of `/ws/chat` and a subscription to `/events/chat` both get 503 with
+/// `Retry-After`.
+async fn chat_refuses_with_503_and_retry_after(addr: SocketAddr) {
+    let upgrade = raw::upgrade_head(addr, "/ws/chat", "");
+    let (status, head, _stream) = raw::request(addr, &upgrade).await;
+    assert_eq!(status, 503, "{head}");
+    assert!(header(&head, "retry-after").is_some(), "{head}");
+    let refused = SseClient::get(addr, "/events/chat", &[("accept", "text/event-stream")]).await;
+    assert_eq!(refused.status, 503);
+    assert!(refused.headers.contains_key("retry-after"));
+}
+
 async fn rate_limit_closes_a_flooder_with_1008_and_spares_the_others(adapter: Adapter) {
     let settings = Settings {
         rate_limit_per_s: Some(100),
@@ -89,18 +101,7 @@ async fn connection_limit_refuses_the_next_upgrade_and_subscription_with_503(ada
     assert_eq!(b.status, 200);
     wait_hub(chat, "two clients", |h| h.client_count() == 2).await;
     // the next WebSocket upgrade and the next subscription are refused
-    let upgrade = raw::upgrade_head(server.addr, "/ws/chat", "");
-    let (status, head, _stream) = raw::request(server.addr, &upgrade).await;
-    assert_eq!(status, 503, "{head}");
-    assert!(header(&head, "retry-after").is_some(), "{head}");
-    let refused = SseClient::get(
-        server.addr,
-        "/events/chat",
-        &[("accept", "text/event-stream")],
-    )
-    .await;
-    assert_eq!(refused.status, 503);
-    assert!(refused.headers.contains_key("retry-after"));
+    chat_refuses_with_503_and_retry_after(server.addr).await;
     let stats = chat.stats();
     assert_eq!(stats.rejected(Rejection::TooManyConnections), 2);
     // nobody already connected is disturbed: a broadcast reaches both
@@ -189,7 +190,7 @@ async fn hooks_run_once_each_around_a_websocket_and_a_stream(adapter: Adapter) {
     assert!(log.try_recv().is_err(), "no hook ran twice");
 }
 
-async fn healthz_answers_503_once_draining_and_metrics_count_the_clients(adapter: Adapter) {
+async fn draining_answers_503_with_retry_after_and_metrics_count_the_clients(adapter: Adapter) {
     let server = Server::start(adapter).await;
     let (status, _, body) = get(server.addr, "/healthz").await;
     assert_eq!((status, body.as_str()), (200, "ok\n"));
@@ -216,6 +217,8 @@ async fn healthz_answers_503_once_draining_and_metrics_count_the_clients(adapter
     let (status, _, body) = get(server.addr, "/healthz").await;
     assert_eq!((status, body.as_str()), (503, "draining\n"));
     assert_eq!(close_code(&mut ws).await.0, 1001);
+    // and new upgrades and subscriptions are told when to come back
+    chat_refuses_with_503_and_retry_after(server.addr).await;
     server.stop().await;
 }
 
@@ -223,5 +226,5 @@ conformance!(
     rate_limit_closes_a_flooder_with_1008_and_spares_the_others,
     connection_limit_refuses_the_next_upgrade_and_subscription_with_503,
     hooks_run_once_each_around_a_websocket_and_a_stream,
-    healthz_answers_503_once_draining_and_metrics_count_the_clients,
+    draining_answers_503_with_retry_after_and_metrics_count_the_clients,
 );
