@@ -1,7 +1,8 @@
 //! The example binary's settings, as an operator sets them. `ALLOWED_ORIGINS`: `*` allows every
 //! origin, an empty value is unset (the default, which allows every origin), and `*` inside a
 //! list stops the server at start with exit code 2; never a silent lock-out. A ping interval
-//! not below the pong wait (which would drop every healthy idle client) stops it the same way.
+//! not below the pong wait (which would drop every healthy idle client) stops it the same way,
+//! as does a `RATE_LIMIT_PER_S` or `MAX_CONNECTIONS` that is not a positive integer.
 //! A password in `REDIS_URL` never reaches the log.
 #![allow(clippy::unwrap_used, missing_docs)]
 
