@@ -16,6 +16,8 @@ mod io;
 pub mod lean;
 pub mod sse;
 
+/// SIGTERM or Ctrl-C, both meaning "drain" (from `hub-tokio`).
+pub use hub_tokio::shutdown_signal;
 pub use hub_tokio::WsConfig;
 
 use actix_web::http::header::{self, HeaderValue};

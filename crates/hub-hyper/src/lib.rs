@@ -5,6 +5,8 @@ pub mod response;
 mod server;
 pub mod sse;
 
+/// SIGTERM or Ctrl-C, both meaning "drain" (from `hub-tokio`).
+pub use hub_tokio::shutdown_signal;
 pub use hub_tokio::WsConfig;
 pub use server::{http1_builder, serve, serve_with, HANDSHAKE_TIMEOUT, MAX_HEADERS};
 
