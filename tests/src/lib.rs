@@ -2,6 +2,7 @@
 //! WebSocket frames when a test needs to misbehave.
 #![allow(clippy::unwrap_used, missing_docs, unreachable_pub)]
 
+pub mod authed;
 pub mod bare;
 pub mod raw;
 pub mod redis;
