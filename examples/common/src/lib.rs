@@ -33,11 +33,19 @@
 //!   `REDIS_URL` (unset: the in-memory hub; set: the chat is shared through Redis with every
 //!   server on it, whatever its framework; a room's messages reach only the members on the
 //!   server they were sent to, until `hub-redis` carries topics).
+//! - env `AUTH_TOKEN` (unset or empty: no authentication): when set, `/ws/chat`, `/ws/echo`
+//!   and `/events/chat` require it, checked before any upgrade ([`token_authorizer`]). A
+//!   browser's WebSocket offers it as subprotocols, `new WebSocket(url, ["bearer", token])`,
+//!   and the 101 answers `Sec-WebSocket-Protocol: bearer`; an `EventSource` sends
+//!   `?token=<token>` (URL-safe characters only: the value is compared as sent); any other
+//!   client may send `Authorization: Bearer <token>`. A missing or wrong token gets 401 with
+//!   `WWW-Authenticate: Bearer`, counted as a refused upgrade. Tokens are compared in constant
+//!   time.
 //! - Ctrl-C: every client gets 1001, event streams end, the process exits.
 
 pub mod rooms;
 
-use hub_core::{Hub, HubConfig, OriginPolicy};
+use hub_core::{Admission, AuthRequest, Authorizer, Hub, HubConfig, OriginPolicy, Refusal};
 use sse_core::{SseConfig, SseStream};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -76,6 +84,8 @@ pub struct Settings {
     pub pong_wait: Duration,
     /// `REDIS_URL`, if set: the chat hub joins the cluster of every server with the same Redis.
     pub redis_url: Option<String>,
+    /// `AUTH_TOKEN`, if set and not empty: the token the protected routes require.
+    pub auth_token: Option<String>,
 }
 
 impl Default for Settings {
@@ -87,13 +97,14 @@ impl Default for Settings {
             ping_interval: defaults.ping_interval,
             pong_wait: defaults.pong_wait,
             redis_url: None,
+            auth_token: None,
         }
     }
 }
 
 impl Settings {
-    /// Reads `HOST`, `PORT`, `ALLOWED_ORIGINS`, `PING_INTERVAL_MS`, `PONG_WAIT_MS` and
-    /// `REDIS_URL`.
+    /// Reads `HOST`, `PORT`, `ALLOWED_ORIGINS`, `PING_INTERVAL_MS`, `PONG_WAIT_MS`,
+    /// `REDIS_URL` and `AUTH_TOKEN`.
     ///
     /// # Errors
     /// A message naming the variable that does not parse.
@@ -122,6 +133,7 @@ impl Settings {
         };
         settings.addr = SocketAddr::new(ip, port);
         settings.redis_url = var("REDIS_URL").filter(|url| !url.is_empty());
+        settings.auth_token = var("AUTH_TOKEN").filter(|token| !token.is_empty());
         if let Some(list) = var("ALLOWED_ORIGINS") {
             let origins: Vec<String> = list
                 .split(',')
@@ -195,6 +207,9 @@ pub struct App {
     pub echo: Hub,
     /// Settings of the event streams.
     pub sse: SseConfig,
+    /// The authorization step of `/ws/chat`, `/ws/echo` and `/events/chat` (`AUTH_TOKEN`);
+    /// `None`: open to all.
+    pub auth: Option<Authorizer>,
 }
 
 impl App {
@@ -223,7 +238,18 @@ impl App {
             // A client too slow to take its own echoes is evicted; nothing to do here.
             let _ = msg.client.send(msg.message);
         });
-        Ok(Self { chat, echo, sse })
+        Ok(Self {
+            chat,
+            echo,
+            sse,
+            auth: None,
+        })
+    }
+
+    /// With `token` (`Some`), the protected routes require it ([`token_authorizer`]).
+    pub fn with_auth_token(mut self, token: Option<&str>) -> Self {
+        self.auth = token.map(token_authorizer);
+        self
     }
 
     /// Joins the chat hub to every server on the Redis at `url` (`hub_redis`, channel
@@ -285,6 +311,41 @@ impl App {
     }
 }
 
+/// The examples' authorization step for `AUTH_TOKEN`: the token from
+/// [`AuthRequest::bearer_token`] (`Authorization: Bearer`, or the subprotocols
+/// `bearer, <token>`), else the `token` query parameter, compared with `token` in constant
+/// time. Admitted: the subprotocol `bearer` when the client offered it. Refused: 401 with
+/// `WWW-Authenticate: Bearer`.
+pub fn token_authorizer(token: &str) -> Authorizer {
+    let expected: std::sync::Arc<[u8]> = token.as_bytes().into();
+    Authorizer::new(move |req: AuthRequest| {
+        let given = req.bearer_token().or_else(|| req.query_param("token"));
+        let answer = if given.is_some_and(|given| same_token(given.as_bytes(), &expected)) {
+            let admission = Admission::new();
+            Ok(if req.protocols.iter().any(|p| p == "bearer") {
+                admission.protocol("bearer")
+            } else {
+                admission
+            })
+        } else {
+            Err(Refusal::new(401)
+                .header("www-authenticate", "Bearer")
+                .body("missing or invalid token\n"))
+        };
+        std::future::ready(answer)
+    })
+}
+
+/// Whether `given` is `expected`, in a time that depends on `expected`'s length only: every
+/// byte of it is compared, whatever `given` holds.
+fn same_token(given: &[u8], expected: &[u8]) -> bool {
+    let mut diff = usize::from(given.len() != expected.len());
+    for (i, byte) in expected.iter().enumerate() {
+        diff |= usize::from(given.get(i).copied().unwrap_or(0) ^ byte);
+    }
+    std::hint::black_box(diff) == 0
+}
+
 /// Resolves once `hub` starts shutting down.
 pub async fn shut_down(hub: &Hub) {
     loop {
@@ -320,10 +381,12 @@ pub async fn startup(name: &str) -> Result<(std::net::TcpListener, App), std::pr
         eprintln!("cannot listen on {}: {error}", settings.addr);
         std::process::ExitCode::FAILURE
     })?;
-    let app = App::new(config).map_err(|error| {
-        eprintln!("configuration error: {error}");
-        std::process::ExitCode::from(2)
-    })?;
+    let app = App::new(config)
+        .map_err(|error| {
+            eprintln!("configuration error: {error}");
+            std::process::ExitCode::from(2)
+        })?
+        .with_auth_token(settings.auth_token.as_deref());
     if let Some(url) = &settings.redis_url {
         let backplane = app.join_cluster(url).map_err(|error| {
             eprintln!("REDIS_URL: {error}");
