@@ -4,7 +4,9 @@
 // For each example: two pages chat over WebSocket and follow it over SSE; an EventSource gets
 // the feed's JSON ticks; pages in rooms see only their rooms, as does a room's EventSource;
 // after a server-side drop the EventSource resumes from Last-Event-ID with no loss and no
-// duplicate; a page from another origin is refused under ALLOWED_ORIGINS.
+// duplicate; a page from another origin is refused under ALLOWED_ORIGINS; under AUTH_TOKEN a
+// page's WebSocket offering ["bearer", token] connects with ws.protocol "bearer" and a bad
+// token gets 401 and onerror (auth.mjs).
 // Then independent clients (Node ws and eventsource, Python websockets and httpx-sse) make
 // round trips against the first example, so the project is not only tested by its own client.
 // Last, the examples run together as one cluster through Redis (cluster.mjs).
@@ -17,6 +19,7 @@ import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { nodeClients } from './clients.mjs';
 import { cluster } from './cluster.mjs';
+import { authTest } from './auth.mjs';
 
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const WAIT = { timeout: 15000 };
@@ -246,6 +249,7 @@ for (const binary of binaries) {
     ['rooms: each page sees its rooms only, and so does a room EventSource', () => roomsTest(browser, base)],
     ['EventSource resumes after a server-side drop', () => resumeTest(browser, base, server.port)],
     ['another origin is refused under ALLOWED_ORIGINS', () => originTest(browser, binary)],
+    ['AUTH_TOKEN: bearer subprotocol admits, a bad token gets 401 and onerror', () => authTest(browser, binary, { start, stop, freePort })],
   ];
   for (const [title, run] of tests) {
     try {
