@@ -28,6 +28,7 @@ pub fn refusal_response(refusal: &Refusal) -> Response<Body> {
 /// use hub_core::{Admission, Authorizer, AuthRequest, Hub, Refusal};
 /// use hyper::{body::Incoming, Request};
 ///
+/// # #[allow(dead_code)]
 /// # async fn demo() -> std::io::Result<()> {
 /// let hub = Hub::new();
 /// let auth = Authorizer::new(|req: AuthRequest| async move {
