@@ -4,9 +4,11 @@
 // For each example: two pages chat over WebSocket and follow it over SSE; an EventSource gets
 // the feed's JSON ticks; pages in rooms see only their rooms, as does a room's EventSource;
 // after a server-side drop the EventSource resumes from Last-Event-ID with no loss and no
-// duplicate; a page from another origin is refused under ALLOWED_ORIGINS; under AUTH_TOKEN a
-// page's WebSocket offering ["bearer", token] connects with ws.protocol "bearer" and a bad
-// token gets 401 and onerror (auth.mjs).
+// duplicate; a page from another origin is refused under ALLOWED_ORIGINS; after a scripted
+// run on a fresh process, /metrics parses with Python prometheus_client's strict parser and
+// its counters match the script (operations.mjs); under AUTH_TOKEN a page's WebSocket
+// offering ["bearer", token] connects with ws.protocol "bearer" and a bad token gets 401 and
+// onerror (auth.mjs).
 // Then independent clients (Node ws and eventsource, Python websockets and httpx-sse) make
 // round trips against the first example, so the project is not only tested by its own client.
 // Last, the examples run together as one cluster through Redis (cluster.mjs).
@@ -20,6 +22,7 @@ import { spawnSync } from 'node:child_process';
 import { nodeClients } from './clients.mjs';
 import { cluster } from './cluster.mjs';
 import { authTest } from './auth.mjs';
+import { metricsTest } from './operations.mjs';
 
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const WAIT = { timeout: 15000 };
@@ -250,6 +253,7 @@ for (const binary of binaries) {
     ['EventSource resumes after a server-side drop', () => resumeTest(browser, base, server.port)],
     ['another origin is refused under ALLOWED_ORIGINS', () => originTest(browser, binary)],
     ['AUTH_TOKEN: bearer subprotocol admits, a bad token gets 401 and onerror', () => authTest(browser, binary, { start, stop, freePort })],
+    ['/metrics parses and counts a scripted run (prometheus_client)', () => metricsTest(binary, { start, stop })],
   ];
   for (const [title, run] of tests) {
     try {

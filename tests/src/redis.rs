@@ -114,7 +114,10 @@ impl RedisServer {
     pub fn subscriber_ids(&self) -> Vec<u64> {
         self.cli(&["CLIENT", "LIST"])
             .lines()
-            .filter(|line| line.split(' ').any(|f| f == "sub=1"))
+            .filter(|line| {
+                line.split(' ')
+                    .any(|f| f.starts_with("sub=") && f != "sub=0")
+            })
             .filter_map(|line| line.strip_prefix("id=")?.split(' ').next()?.parse().ok())
             .collect()
     }
@@ -129,6 +132,17 @@ impl Drop for RedisServer {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// A WebSocket client of `server`'s chat hub, and its handle there (to subscribe it to
+/// topics from the application's side).
+pub async fn join(server: &Server) -> (crate::Ws, hub_core::Client) {
+    let hub = &server.app.chat;
+    let before: Vec<hub_core::ClientId> = hub.clients().iter().map(hub_core::Client::id).collect();
+    let ws = crate::connect(&server.url("/ws/chat")).await;
+    let new = |h: &hub_core::Hub| h.clients().into_iter().find(|c| !before.contains(&c.id()));
+    crate::wait_hub(hub, "the new client", |h| new(h).is_some()).await;
+    (ws, new(hub).unwrap())
 }
 
 /// A node of the cluster tests: the example server on `adapter`, joined through `url`, `Up`.
@@ -209,6 +223,26 @@ pub async fn while_b_is_cut_off(
     b_conn: u64,
     n: usize,
 ) {
+    let hub = a.app.chat.clone();
+    let broadcast = move || {
+        for i in 0..n {
+            hub.broadcast(format!("m{i}"));
+        }
+        n
+    };
+    while_b_is_cut_off_do(redis, a_backplane, b_backplane, b_conn, broadcast).await;
+}
+
+/// Kills only B's connection (Redis stays up) and holds B out (maxclients: everyone else)
+/// while `publish` runs on A and Redis takes all it published (as many as it returns); then
+/// lets B back in.
+pub async fn while_b_is_cut_off_do(
+    redis: &RedisServer,
+    a_backplane: &RedisBackplane,
+    b_backplane: &RedisBackplane,
+    b_conn: u64,
+    publish: impl FnOnce() -> usize,
+) {
     let mut admin = Admin::connect(redis).await;
     // everyone connected now but B and redis-cli itself
     let clients = redis.cli(&["CLIENT", "LIST"]).lines().count() - 2;
@@ -220,12 +254,34 @@ pub async fn while_b_is_cut_off(
         .await
         .expect("B never noticed");
     let published = a_backplane.stats().published;
-    for i in 0..n {
-        a.app.chat.broadcast(format!("m{i}"));
-    }
+    let n = publish();
     let now = || a_backplane.stats().published;
-    until_published("A's broadcasts", now, published + n as u64).await;
+    until_published("A's messages", now, published + n as u64).await;
     assert_eq!(admin.cmd("CONFIG SET maxclients 10000").await, "+OK");
+}
+
+/// Subscribers Redis counts on `channel` now.
+pub fn numsub(redis: &RedisServer, channel: &str) -> u64 {
+    let out = redis.cli(&["PUBSUB", "NUMSUB", channel]);
+    out.lines()
+        .nth(1)
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| {
+            panic!("PUBSUB NUMSUB {channel}: {out:?}");
+        })
+}
+
+/// Waits until Redis counts `n` subscribers on `channel`. A node subscribes from its own
+/// task, and nothing tells the test when Redis has taken it: this asks every 5 ms.
+pub async fn until_numsub(redis: &RedisServer, channel: &str, n: u64) {
+    tokio::time::timeout(GUARD, async {
+        let mut tick = tokio::time::interval(Duration::from_millis(5));
+        while numsub(redis, channel) != n {
+            tick.tick().await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("{channel}: {} subscribers, not {n}", numsub(redis, channel)));
 }
 
 /// A plain connection to Redis, for admin commands while other clients are refused.

@@ -106,3 +106,17 @@ impl Drop for SseClient {
         self.conn.abort();
     }
 }
+
+/// The `Accept` header of an event stream request.
+pub const ACCEPT: (&str, &str) = ("accept", "text/event-stream");
+
+/// `(id, data)` of the next `n` events of `client`, each a `message` with an id.
+pub async fn events(client: &mut SseClient, n: usize) -> Vec<(u64, String)> {
+    let mut out = Vec::new();
+    for _ in 0..n {
+        let e = client.next().await;
+        assert_eq!(e.event, "message", "{e:?}");
+        out.push((e.id.parse().unwrap(), e.data));
+    }
+    out
+}

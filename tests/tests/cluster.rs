@@ -11,7 +11,7 @@ use hub_redis::BackplaneState;
 use hub_tests::redis::{
     a_and_b, a_and_b_with, node, until_published, while_b_is_cut_off, Admin, RedisServer,
 };
-use hub_tests::sse::SseClient;
+use hub_tests::sse::{events, SseClient, ACCEPT};
 use hub_tests::{connect, next_text, wait_hub, Adapter, GUARD};
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
@@ -128,19 +128,6 @@ async fn redis_down_keeps_local_delivery_and_a_restart_restores_cross_node_withi
     let stats = a_backplane.stats();
     assert!(stats.disconnects >= 1);
     assert!(stats.local_only >= 1, "{stats:?}");
-}
-
-const ACCEPT: (&str, &str) = ("accept", "text/event-stream");
-
-/// `(id, data)` of the next `n` events.
-async fn events(client: &mut SseClient, n: usize) -> Vec<(u64, String)> {
-    let mut out = Vec::new();
-    for _ in 0..n {
-        let e = client.next().await;
-        assert_eq!(e.event, "message", "{e:?}");
-        out.push((e.id.parse().unwrap(), e.data));
-    }
-    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -450,31 +437,4 @@ async fn a_publish_that_times_out_is_delivered_here_once_and_the_node_recovers()
     assert_eq!(next_text(&mut on_b).await, after);
     assert_eq!(admin.cmd("XLEN hub:chat:history").await, ":4");
     assert_eq!(b_backplane.stats().received, 3, "warm, once, after");
-}
-
-/// What hub-redis documents for topics until per-topic channels come: a topic publish reaches
-/// the publishing node's subscribers at once, without an id, and no other node; broadcasts
-/// still cross, and the histories' ids are not disturbed.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_topic_publish_reaches_the_publishing_nodes_subscribers_only_for_now() {
-    let Some(redis) = RedisServer::start().await else {
-        return;
-    };
-    let (a, a_backplane) = node(Adapter::Hyper, &redis).await;
-    let (b, b_backplane) = node(Adapter::Warp, &redis).await;
-    let mut a1 = connect(&a.url("/ws/chat")).await;
-    let mut b1 = connect(&b.url("/ws/chat")).await;
-    wait_hub(&a.app.chat, "a1", |h| h.client_count() == 1).await;
-    wait_hub(&b.app.chat, "b1", |h| h.client_count() == 1).await;
-    for hub in [&a.app.chat, &b.app.chat] {
-        hub.clients().pop().unwrap().subscribe("room").unwrap();
-    }
-    assert_eq!(a.app.chat.publish("room", "room on A"), 1, "local, at once");
-    assert_eq!(a_backplane.stats().published, 0, "not through Redis");
-    a1.send(Message::text("everyone")).await.unwrap();
-    assert_eq!(next_text(&mut a1).await, "room on A");
-    assert_eq!(next_text(&mut a1).await, "everyone");
-    // B's subscriber gets the broadcast and nothing before it
-    assert_eq!(next_text(&mut b1).await, "everyone");
-    assert_eq!(b_backplane.stats().received, 1);
 }

@@ -1,14 +1,15 @@
 //! The cluster under faults, against a real `redis-server` the test starts on a free port:
 //! a reply that comes late, a Redis frozen (SIGSTOP) or killed with broadcasts in flight, a
 //! crafted message on the channel, a restart that loses the stream, a cut-off exactly one
-//! longer than the history, a hub dropped while its backplane is kept, and a password that
-//! must not reach the log. Without redis-server on PATH the tests skip loudly, except under
+//! longer than the history, a hub dropped while its backplane is kept, a password that must
+//! not reach the log, and topics through a cut-off and a restart. Without redis-server on PATH the tests skip loudly, except under
 //! `CI=true`.
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use hub_redis::BackplaneState;
 use hub_tests::redis::{
-    a_and_b, node, node_at, until_published, while_b_is_cut_off, Admin, DelayProxy, RedisServer,
+    a_and_b, join, node, node_at, until_numsub, until_published, while_b_is_cut_off,
+    while_b_is_cut_off_do, Admin, DelayProxy, RedisServer,
 };
 use hub_tests::sse::SseClient;
 use hub_tests::{connect, next_text, wait_hub, Adapter, GUARD};
@@ -275,4 +276,92 @@ async fn a_panicking_broadcast_builder_loses_its_broadcast_not_the_backplane() {
     b.app.chat.broadcast("from B");
     assert_eq!(next_text(&mut on_a).await, "from B");
     assert_eq!(a_backplane.stats().state, BackplaneState::Up);
+}
+
+/// A client of `server`'s chat hub subscribed to `topics`.
+async fn topic_client(server: &hub_tests::Server, topics: &[&str]) -> hub_tests::Ws {
+    let (ws, client) = join(server).await;
+    for topic in topics {
+        client.subscribe(topic).unwrap();
+    }
+    ws
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_cut_off_catches_up_each_topic_when_back() {
+    let Some(redis) = RedisServer::start().await else {
+        return;
+    };
+    let ((a, a_backplane), (b, b_backplane), b_conn) = a_and_b(&redis).await;
+    let mut ws = topic_client(&b, &["t0", "t1", "t2"]).await;
+    let config = hub_redis::RedisConfig::new("chat");
+    for t in ["t0", "t1", "t2"] {
+        until_numsub(&redis, &config.topic_channel(t), 1).await;
+    }
+    let hub = a.app.chat.clone();
+    let publish = move || {
+        for i in 0..5 {
+            for t in ["t0", "t1", "t2", "elsewhere"] {
+                hub.publish(t, format!("{t} {i}"));
+            }
+        }
+        20
+    };
+    while_b_is_cut_off_do(&redis, &a_backplane, &b_backplane, b_conn, publish).await;
+    // B reconnects, reads each topic's stream, and its client gets all 15 once, in order
+    // per topic (the topics one after the other)
+    let mut got = vec![Vec::new(); 3];
+    for _ in 0..15 {
+        let text = next_text(&mut ws).await;
+        let (t, i) = text.split_once(' ').unwrap();
+        assert_ne!(t, "elsewhere", "a topic without subscribers on B");
+        got[t[1..].parse::<usize>().unwrap()].push(i.parse::<usize>().unwrap());
+    }
+    assert_eq!(got, vec![(0..5).collect::<Vec<_>>(); 3]);
+    a.app.chat.publish("t1", "after");
+    assert_eq!(next_text(&mut ws).await, "after", "nothing twice");
+    let stats = b_backplane.stats();
+    assert_eq!(stats.caught_up, 15, "{stats:?}");
+    assert_eq!((stats.disconnects, stats.catch_up_gaps), (1, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn topics_deliver_locally_while_redis_is_down_and_cross_again_after_a_restart() {
+    let Some(mut redis) = RedisServer::start().await else {
+        return;
+    };
+    let (a, a_backplane) = node(Adapter::Hyper, &redis).await;
+    let (b, b_backplane) = node(Adapter::Warp, &redis).await;
+    let mut on_a = topic_client(&a, &["room"]).await;
+    let mut on_b = topic_client(&b, &["room"]).await;
+    a.app.chat.publish("room", "before");
+    assert_eq!(next_text(&mut on_a).await, "before");
+    assert_eq!(next_text(&mut on_b).await, "before");
+    redis.kill();
+    until(&a_backplane, BackplaneState::Down, "A with Redis killed").await;
+    until(&b_backplane, BackplaneState::Down, "B with Redis killed").await;
+    // local delivery goes on, to the topic's subscribers here only, counted
+    a.app.chat.publish("room", "local");
+    assert_eq!(next_text(&mut on_a).await, "local");
+    assert!(a_backplane.stats().local_only >= 1);
+    // a client joining a topic while Redis is away is not left waiting
+    let mut late = topic_client(&a, &["late"]).await;
+    a.app.chat.publish("late", "while down");
+    assert_eq!(next_text(&mut late).await, "while down");
+    redis.restart().await;
+    until(&a_backplane, BackplaneState::Up, "A after the restart").await;
+    until(&b_backplane, BackplaneState::Up, "B after the restart").await;
+    // both nodes subscribed to the topics again: cross-node delivery is back
+    let config = hub_redis::RedisConfig::new("chat");
+    until_numsub(&redis, &config.topic_channel("room"), 2).await;
+    until_numsub(&redis, &config.topic_channel("late"), 1).await;
+    a.app.chat.publish("room", "after");
+    assert_eq!(next_text(&mut on_a).await, "after");
+    assert_eq!(
+        next_text(&mut on_b).await,
+        "after",
+        "not \"local\": it never crossed"
+    );
+    b.app.chat.publish("late", "from b");
+    assert_eq!(next_text(&mut late).await, "from b");
 }

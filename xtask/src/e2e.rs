@@ -1,6 +1,7 @@
 //! `cargo xtask e2e`: the examples in a real browser (Debian's Chromium, driven by
 //! playwright-core from npm; it never downloads a browser of its own), then round trips with
-//! independent clients: Node `ws` and `eventsource`, Python `websockets` and `httpx-sse`.
+//! independent clients: Node `ws` and `eventsource`, Python `websockets` and `httpx-sse`, and
+//! each example's `/metrics` after a scripted run, parsed by Python `prometheus_client`.
 //!
 //! Without Chromium it says so loudly and skips, except under `CI=true`, where a missing
 //! browser is a failure (`.ci/run` installs it).
@@ -52,7 +53,10 @@ pub(crate) fn run() -> Result<(), String> {
         }
     }
     let python_ready = Command::new("python3")
-        .args(["-c", "import websockets, httpx, httpx_sse"])
+        .args([
+            "-c",
+            "import websockets, httpx, httpx_sse, prometheus_client",
+        ])
         .status()
         .is_ok_and(|s| s.success());
     if !python_ready {

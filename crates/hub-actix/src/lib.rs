@@ -18,6 +18,8 @@ pub mod lean;
 pub mod sse;
 
 pub use authorized::{refusal_response, upgrade_authorized};
+/// SIGTERM or Ctrl-C, both meaning "drain" (from `hub-tokio`).
+pub use hub_tokio::shutdown_signal;
 pub use hub_tokio::WsConfig;
 
 use actix_web::http::header::{self, HeaderValue};

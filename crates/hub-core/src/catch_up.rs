@@ -42,24 +42,28 @@ impl HubInner {
                 }
             }
             let newest = entries.last().map_or(0, |(id, _)| *id);
-            for member in entry.members.values_mut() {
-                let Some(waiting) = member.waiting.take() else {
+            let (specials, members) = entry.special_and_members();
+            for (client, special) in specials {
+                let Some(waiting) = special.waiting.take() else {
+                    continue;
+                };
+                let Some(shared) = members.get(client) else {
                     continue;
                 };
                 let start = waiting.unwrap_or(since);
                 let replay = owed(&entries, start, waiting.is_some() && !complete);
-                member.after = member.after.max(newest);
+                special.after = special.after.max(newest);
                 if let Some(missed) = replay.missed {
-                    let mut q = member.shared.lock();
+                    let mut q = shared.lock();
                     if !q.closed {
                         q.missed = Some(missed);
                     }
                 }
                 for (id, message) in replay.messages {
-                    match member.shared.push(Some(id), message) {
+                    match shared.push(Some(id), message) {
                         Push::Queued => queued += 1,
                         Push::Evicted => {
-                            evicted.push(member.shared.id);
+                            evicted.push(shared.id);
                             break;
                         }
                         Push::Closed => break,

@@ -5,7 +5,7 @@ use crate::broadcast::Broadcast;
 use crate::history::{HistoryError, MAX_ID};
 use crate::local::{Deliver, Local};
 use crate::message::Message;
-use crate::state::{ClientId, HubInner, Member, Push, Shared};
+use crate::state::{ClientId, HubInner, Push, Shared};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, PoisonError};
 
@@ -60,13 +60,7 @@ impl HubInner {
                 push_all(clients, id, message, &mut evicted)
             }
             Audience::Topic(topic) => match self.topics().topic(topic) {
-                Some(entry) => {
-                    let members = entry
-                        .members
-                        .values()
-                        .map(|m: &Member| (&m.shared, m.after));
-                    push_all(members, id, message, &mut evicted)
-                }
+                Some(entry) => push_all(entry.audience(id), id, message, &mut evicted),
                 None => 0,
             },
         };

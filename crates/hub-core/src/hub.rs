@@ -404,11 +404,10 @@ impl Hub {
                         if joined.is_ok_and(|j| !j.waiting)
                             && wait_on.iter().any(|t| **t == **topic)
                         {
-                            if let (Some(last), Some(member)) = (
-                                last_event_id,
-                                index.topic_mut(topic).and_then(|t| t.members.get_mut(&id)),
-                            ) {
-                                member.after = last;
+                            if let (Some(last), Some(entry)) =
+                                (last_event_id, index.topic_mut(topic))
+                            {
+                                entry.set_after(id, last);
                             }
                         }
                     }

@@ -157,11 +157,8 @@ impl Client {
             }
             let joined = hub.join_topic(&mut index, &self.shared, topic, Some(last_event_id))?;
             if wait_after > 0 && !joined.waiting {
-                if let Some(member) = index
-                    .topic_mut(topic)
-                    .and_then(|t| t.members.get_mut(&self.shared.id))
-                {
-                    member.after = wait_after;
+                if let Some(entry) = index.topic_mut(topic) {
+                    entry.set_after(self.shared.id, wait_after);
                 }
             }
             joined
@@ -274,8 +271,8 @@ impl Hub {
                 entry
                     .members
                     .values()
-                    .map(|member| Client {
-                        shared: member.shared.clone(),
+                    .map(|shared| Client {
+                        shared: shared.clone(),
                     })
                     .collect()
             })

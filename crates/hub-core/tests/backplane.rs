@@ -257,3 +257,19 @@ fn per_topic_ids_are_checked_per_topic() {
         "b's history is gone with the gap"
     );
 }
+
+#[test]
+fn live_messages_wait_with_a_waiting_subscriber_and_come_once_through_the_catch_up() {
+    let (hub, cluster) = hub_with_cluster();
+    let (mut resumer, out) = connect(&hub, ConnectOptions::websocket());
+    assert!(resumer.client().subscribe_from("t", 3).unwrap().pending);
+    let local = cluster.local();
+    // live traffic flows before the cluster's history is read: not ahead of the replay
+    assert_eq!(local.deliver_with_id(Some("t"), 5, m(5).1), Ok(0));
+    assert!(drained(&mut resumer, &out).is_empty());
+    // the history read afterwards holds it too: delivered once, in order
+    local.catch_up("t", 4, (3..=5).map(m).collect(), true);
+    assert_eq!(drained(&mut resumer, &out), expect(4..=5));
+    assert_eq!(local.deliver_with_id(Some("t"), 6, m(6).1), Ok(1));
+    assert_eq!(drained(&mut resumer, &out), expect([6]));
+}

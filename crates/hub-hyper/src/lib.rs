@@ -7,6 +7,8 @@ mod server;
 pub mod sse;
 
 pub use authorized::{authorize_upgrade, refusal_response, upgrade_authorized};
+/// SIGTERM or Ctrl-C, both meaning "drain" (from `hub-tokio`).
+pub use hub_tokio::shutdown_signal;
 pub use hub_tokio::WsConfig;
 pub use server::{http1_builder, serve, serve_with, PeerAddr, HANDSHAKE_TIMEOUT, MAX_HEADERS};
 

@@ -50,7 +50,9 @@ pub fn http1_builder() -> http1::Builder {
 /// `service` (RFC 7230 §5.4; actix-http does the same). Then it stops
 /// accepting, lets in-flight requests finish (at most 10 s), and returns. Upgraded WebSocket
 /// connections belong to their hub from then on: shut them down with
-/// [`Hub::shutdown`](hub_core::Hub::shutdown).
+/// [`Hub::shutdown`](hub_core::Hub::shutdown). For `shutdown`,
+/// [`shutdown_signal`](crate::shutdown_signal) drains on SIGTERM (a container's stop) as on
+/// Ctrl-C.
 pub async fn serve<S, F, B>(listener: TcpListener, service: S, shutdown: impl Future<Output = ()>)
 where
     S: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,

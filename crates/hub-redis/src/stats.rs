@@ -21,6 +21,8 @@ pub(crate) struct Counters {
     pub(crate) disconnects: AtomicU64,
     /// Redis's clock minus ours, in microseconds, as last measured.
     pub(crate) skew: AtomicI64,
+    /// Redis's clock when last read, in microseconds: at or before Redis's clock now.
+    seen: AtomicU64,
 }
 
 impl Default for Counters {
@@ -39,6 +41,7 @@ impl Default for Counters {
             malformed: AtomicU64::new(0),
             disconnects: AtomicU64::new(0),
             skew: AtomicI64::new(0),
+            seen: AtomicU64::new(0),
         }
     }
 }
@@ -57,8 +60,24 @@ impl Counters {
         crate::now_micros().saturating_add_signed(self.skew.load(Relaxed))
     }
 
+    /// Redis's clock when it was last read (by a publish, a catch-up or the watchdog's
+    /// probe), in microseconds: a conservative "now" of the cluster.
+    pub(crate) fn seen(&self) -> u64 {
+        self.seen.load(Relaxed)
+    }
+
+    /// The cluster's time a topic's fresh subscribers are owed the messages after: Redis's
+    /// clock as last read (before Redis was ever read: this node's clock, the best there is).
+    pub(crate) fn since(&self) -> u64 {
+        match self.seen() {
+            0 => crate::now_micros(),
+            seen => seen,
+        }
+    }
+
     /// Records Redis's clock, `redis_now` microseconds, read just now.
     pub(crate) fn set_cluster_now(&self, redis_now: u64) {
+        self.seen.store(redis_now, Relaxed);
         let ours = crate::now_micros();
         let skew = i64::try_from(i128::from(redis_now) - i128::from(ours)).unwrap_or(0);
         self.skew.store(skew, Relaxed);

@@ -1,84 +1,83 @@
 //! The subscriber: delivers the cluster's broadcasts (this node's own included) in id order,
-//! catches up from the history stream after a (re)subscription, and keeps the connection's
-//! state: any step of a (re)subscription that fails is tried again at the next probe, until
-//! the backplane is `Up`.
+//! and the publishes of the topics this node has subscribers for; subscribes a topic's
+//! channel when the topic gains its first local subscriber and unsubscribes when it loses its
+//! last (all on the one connection); catches up from the streams after a (re)subscription
+//! ([`crate::catch_up`]); and keeps the connection's state: any step of a (re)subscription
+//! that fails is tried again at the next probe, until the backplane is `Up`.
 
 use crate::envelope;
-use crate::own::Ledger;
+use crate::interest::{Change, Interest};
+use crate::keys;
+use crate::line::{Ctx, From, Line};
 use crate::publish::Target;
 use crate::redact::Secret;
 use crate::stats::Counters;
-use crate::MAX_AHEAD;
-use hub_core::{BackplaneState, Broadcast, Local};
+use hub_core::BackplaneState;
 use redis::aio::ConnectionManager;
 use redis::{PushInfo, PushKind, Value};
-use std::collections::HashSet;
-use std::sync::atomic::Ordering::Relaxed;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc::UnboundedReceiver;
 
 /// What the subscriber works with.
 pub(crate) struct Subscriber {
-    pub(crate) hub: Local,
+    pub(crate) ctx: Ctx,
     pub(crate) manager: ConnectionManager,
-    /// The channel, the history stream and its length.
+    /// The hub's channel and stream, and the streams' length.
     pub(crate) target: Target,
     pub(crate) pushes: UnboundedReceiver<PushInfo>,
-    pub(crate) node: u64,
+    /// Pushes taken from `pushes` during a catch-up, to handle (in order) after it.
+    pub(crate) backlog: VecDeque<PushInfo>,
     pub(crate) counters: Arc<Counters>,
-    pub(crate) ledger: Arc<Ledger>,
+    pub(crate) interest: Arc<Interest>,
     pub(crate) secret: Secret,
     pub(crate) probe_interval: Duration,
-    /// The newest id delivered (or remembered); anything not above it is a duplicate.
-    last: u64,
-    /// Whether the history was read once (after that, a catch-up delivers what it finds).
-    synced: bool,
-    /// Whether anything was delivered to this node's clients yet: once something was, a
-    /// catch-up delivers what it finds even if the first read of the history failed.
-    delivered: bool,
-    /// The ids the last catch-up read from the stream: their pushes may still come.
-    recent: HashSet<u64>,
+    /// The hub's line: broadcasts to everyone.
+    pub(crate) hub: Line,
+    /// The topics with local subscribers, by channel.
+    pub(crate) topics: HashMap<String, Topic>,
 }
 
-/// Where a broadcast comes from.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum From {
-    /// The channel, as it is published.
-    Channel,
-    /// The history stream, in a catch-up.
-    Stream,
-    /// The history stream, in the first catch-up: only recorded in the history.
-    Remember,
+/// A topic this node subscribes to.
+#[derive(Debug)]
+pub(crate) struct Topic {
+    pub(crate) name: Arc<str>,
+    pub(crate) stream: String,
+    pub(crate) line: Line,
+    /// Set while the topic's subscribers wait for its first catch-up: the cluster's time when
+    /// it gained them (fresh subscribers get what came after it).
+    pub(crate) waiting: Option<u64>,
+    /// Whether Redis confirmed the subscription (on this connection).
+    pub(crate) confirmed: bool,
+    /// Whether its channel was subscribed to (the connection subscribes again by itself
+    /// after a reconnect); not while Redis was away when the topic was joined.
+    pub(crate) requested: bool,
 }
 
 impl Subscriber {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
-        hub: Local,
+        ctx: Ctx,
         manager: ConnectionManager,
         target: Target,
         pushes: UnboundedReceiver<PushInfo>,
-        node: u64,
-        counters: Arc<Counters>,
-        ledger: Arc<Ledger>,
+        interest: Arc<Interest>,
         secret: Secret,
         probe_interval: Duration,
     ) -> Self {
         Self {
-            hub,
+            counters: ctx.counters.clone(),
+            ctx,
             manager,
             target,
             pushes,
-            node,
-            counters,
-            ledger,
+            backlog: VecDeque::new(),
+            interest,
             secret,
             probe_interval,
-            last: 0,
-            synced: false,
-            delivered: false,
-            recent: HashSet::new(),
+            hub: Line::default(),
+            topics: HashMap::new(),
         }
     }
 
@@ -89,50 +88,201 @@ impl Subscriber {
         let mut probe = tokio::time::interval(self.probe_interval);
         probe.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            if let Some(push) = self.backlog.pop_front() {
+                if !self.ctx.local.is_alive() {
+                    return;
+                }
+                self.on_push(push).await;
+                continue;
+            }
+            let interest = self.interest.clone();
             tokio::select! {
                 push = self.pushes.recv() => {
                     let Some(push) = push else { return };
-                    let hub = self.hub.clone();
-                    if !hub.is_alive() { return }
-                    if push.kind == PushKind::Subscribe {
-                        self.catch_up(&hub).await;
-                    } else {
-                        self.on_push(&hub, push);
+                    if !self.ctx.local.is_alive() {
+                        return;
                     }
+                    self.on_push(push).await;
+                }
+                () = interest.changed() => {
+                    if !self.ctx.local.is_alive() {
+                        return;
+                    }
+                    self.apply_interest().await;
                 }
                 _ = probe.tick() => {
-                    let hub = self.hub.clone();
-                    if !hub.is_alive() { return }
+                    if !self.ctx.local.is_alive() {
+                        return;
+                    }
                     if self.counters.state() != BackplaneState::Up {
-                        self.resubscribe(&hub).await;
+                        self.resubscribe().await;
                     }
                 }
             }
         }
     }
 
-    /// Subscribes (again: harmless when still subscribed) and reads what was missed.
-    async fn resubscribe(&mut self, hub: &Local) {
-        match self.manager.subscribe(&self.target.channel).await {
-            Ok(()) => self.catch_up(hub).await,
+    /// Moves the pushes that came in meanwhile to the backlog.
+    pub(crate) fn drain_pushes(&mut self) {
+        while let Ok(push) = self.pushes.try_recv() {
+            self.backlog.push_back(push);
+        }
+    }
+
+    /// Subscribes (again: harmless when still subscribed) to the hub's channel and every
+    /// topic's, and reads what was missed.
+    async fn resubscribe(&mut self) {
+        let mut channels = vec![self.target.channel.clone()];
+        channels.extend(self.topics.keys().cloned());
+        match self.manager.subscribe(&channels).await {
+            // each topic's Subscribe push starts its catch-up
+            Ok(()) => {
+                for topic in self.topics.values_mut() {
+                    topic.requested = true;
+                }
+                self.catch_up_hub().await;
+            }
             Err(error) => {
                 tracing::debug!(error = %self.secret.scrub(&error), "subscribe failed");
                 self.counters.set_state(BackplaneState::Down);
+                self.release_waiting();
             }
         }
     }
 
-    fn on_push(&mut self, hub: &Local, push: PushInfo) {
+    /// Subscribes to the topics that gained local subscribers and unsubscribes from those
+    /// that lost them.
+    async fn apply_interest(&mut self) {
+        let (mut leave, mut rejoined) = (Vec::new(), Vec::new());
+        for (name, change) in self.interest.take() {
+            let channel = keys::topic_channel(&self.target.channel, &name);
+            match change {
+                Change::Join { since } => match self.topics.get_mut(&channel) {
+                    // left and joined again before this task saw the leave: still
+                    // subscribed, but the hub waits for a catch-up again
+                    Some(topic) => {
+                        topic.waiting = Some(since);
+                        if topic.confirmed {
+                            rejoined.push(channel);
+                        } // else its Subscribe push starts the catch-up
+                    }
+                    None => {
+                        let topic = Topic {
+                            name,
+                            stream: keys::topic_stream(&channel),
+                            line: Line::default(),
+                            waiting: Some(since),
+                            confirmed: false,
+                            requested: false,
+                        };
+                        self.topics.insert(channel, topic);
+                    }
+                },
+                Change::Leave => {
+                    if self.topics.remove(&channel).is_some() {
+                        leave.push(channel);
+                    }
+                }
+            }
+        }
+        if !leave.is_empty() {
+            if let Err(error) = self.manager.unsubscribe(&leave).await {
+                // a subscription that outlives it is dropped when its pushes come
+                tracing::debug!(error = %self.secret.scrub(&error), "unsubscribe failed");
+            }
+        }
+        if self.counters.state() != BackplaneState::Up {
+            // not now: local delivery goes on, and the channels are subscribed to once Redis
+            // is back
+            self.release_waiting();
+            return;
+        }
+        self.subscribe_new().await;
+        for channel in rejoined {
+            self.catch_up_topic(&channel).await;
+        }
+    }
+
+    /// Subscribes to the channels of the topics joined since the last subscription (while
+    /// Redis was away, or just now); each one's Subscribe push starts its catch-up.
+    async fn subscribe_new(&mut self) {
+        let new: Vec<String> = self
+            .topics
+            .iter()
+            .filter(|(_, topic)| !topic.requested)
+            .map(|(channel, _)| channel.clone())
+            .collect();
+        if new.is_empty() {
+            return;
+        }
+        match self.manager.subscribe(&new).await {
+            Ok(()) => {
+                for channel in &new {
+                    if let Some(topic) = self.topics.get_mut(channel) {
+                        topic.requested = true;
+                    }
+                }
+            }
+            Err(error) => {
+                tracing::debug!(error = %self.secret.scrub(&error), "subscribe failed");
+                self.counters.set_state(BackplaneState::Down);
+                self.release_waiting();
+            }
+        }
+    }
+
+    async fn on_push(&mut self, push: PushInfo) {
         match push.kind {
+            PushKind::Subscribe => {
+                let Some(channel) = channel_of(&push).and_then(|c| std::str::from_utf8(c).ok())
+                else {
+                    return;
+                };
+                if channel == self.target.channel {
+                    self.catch_up_hub().await;
+                    if self.counters.state() == BackplaneState::Up {
+                        // back (the connection subscribed again by itself): the topics
+                        // joined meanwhile too
+                        self.subscribe_new().await;
+                    }
+                } else if let Some(topic) = self.topics.get_mut(channel) {
+                    topic.confirmed = true;
+                    let channel = channel.to_string();
+                    self.catch_up_topic(&channel).await;
+                } else {
+                    // a topic left meanwhile, or a subscription the manager restored
+                    // after an unsubscribe that failed: no traffic for it
+                    let stale = channel.to_string();
+                    if let Err(error) = self.manager.unsubscribe(&stale).await {
+                        tracing::debug!(error = %self.secret.scrub(&error), "unsubscribe failed");
+                    }
+                }
+            }
             PushKind::Message => {
-                let payload = push.data.into_iter().nth(1);
-                let Some(Value::BulkString(bytes)) = payload else {
+                let (Some(channel), Some(Value::BulkString(bytes))) =
+                    (channel_of(&push), push.data.get(1))
+                else {
                     Counters::bump(&self.counters.malformed);
                     return;
                 };
-                match envelope::split_id(&bytes) {
+                let line = if channel == self.target.channel.as_bytes() {
+                    Some((&mut self.hub, None))
+                } else {
+                    std::str::from_utf8(channel)
+                        .ok()
+                        .and_then(|channel| self.topics.get_mut(channel))
+                        .filter(|topic| topic.waiting.is_none() && self.interest.has(&topic.name))
+                        .map(|topic| (&mut topic.line, Some(topic.name.clone())))
+                };
+                // None: a topic left (or about to be: the hub no longer wants it, and would
+                // keep a history of it that nobody keeps up to date), whose messages were on
+                // their way; or one waiting for its catch-up, which reads its stream after
+                // this (from a subscription before it left and joined again)
+                let Some((line, topic)) = line else { return };
+                match envelope::split_id(bytes) {
                     Some((id, envelope)) => {
-                        self.deliver(hub, id, envelope, From::Channel);
+                        self.ctx
+                            .deliver(line, topic.as_deref(), id, envelope, From::Channel);
                     }
                     None => Counters::bump(&self.counters.malformed),
                 }
@@ -140,250 +290,30 @@ impl Subscriber {
             PushKind::Disconnection => {
                 self.counters.set_state(BackplaneState::Down);
                 Counters::bump(&self.counters.disconnects);
+                for topic in self.topics.values_mut() {
+                    topic.confirmed = false;
+                }
+                self.release_waiting();
             }
             _ => {}
         }
     }
-
-    /// Delivers (or, filling the history of a node that just joined, only remembers) the
-    /// broadcast `id` unless it was delivered already. `true` if delivered here.
-    fn deliver(&mut self, hub: &Local, id: u64, envelope: &[u8], from: From) -> bool {
-        // ids are microseconds of Redis's clock: one far ahead of both it and the newest id
-        // is bogus (a crafted message), and taking it would silence everything after it
-        let bound = self
-            .last
-            .max(self.counters.cluster_now())
-            .saturating_add(MAX_AHEAD);
-        if id > bound {
-            tracing::warn!(id, bound, "refused a broadcast with an id far ahead");
-            Counters::bump(&self.counters.malformed);
-            return false;
-        }
-        if id <= self.last && (from != From::Channel || self.recent.contains(&id)) {
-            return false; // read in a catch-up and published, or published and read
-        }
-        let Some(envelope::Envelope { node, seq, message }) = envelope::decode(envelope) else {
-            Counters::bump(&self.counters.malformed);
-            return false;
-        };
-        let backwards = id <= self.last;
-        if backwards {
-            // Redis lost the stream and a node that had not seen the newest ids published:
-            // delivered without an id (the history cannot take it), and counted
-            tracing::warn!(id, last = self.last, "cluster ids went backwards");
-            Counters::bump(&self.counters.malformed);
-        } else {
-            self.last = id;
-            self.counters.newest.fetch_max(id, Relaxed);
-        }
-        let remember_only = from == From::Remember;
-        if node == self.node {
-            let mut own = self.ledger.lock();
-            own.came_back(seq);
-            // its publish timed out and it was delivered here then: only recorded now
-            let here_already = seq != 0 && own.given_up(seq);
-            let deliver = !remember_only && !here_already;
-            self.record(hub, id, message, deliver, backwards);
-            drop(own);
-            self.ledger.notify();
-            self.delivered |= deliver;
-            deliver
-        } else {
-            if !remember_only {
-                Counters::bump(&self.counters.received);
-            }
-            self.record(hub, id, message, !remember_only, backwards);
-            self.delivered |= !remember_only;
-            !remember_only
-        }
-    }
-
-    fn record(&self, hub: &Local, id: u64, message: hub_core::Message, deliver: bool, no_id: bool) {
-        match (deliver, no_id) {
-            (true, true) => {
-                hub.deliver_without_id(Broadcast::ready(message));
-            }
-            (true, false) => {
-                if let Err(error) = hub.deliver_with_id(None, id, message) {
-                    // a duplicate, or an id out of range: never delivered twice nor wrapped
-                    tracing::warn!(%error, "broadcast from the cluster refused by the history");
-                    Counters::bump(&self.counters.malformed);
-                }
-            }
-            (false, true) => {}
-            (false, false) => {
-                // a hub without history has nothing to fill
-                let _ = hub.remember(None, id, message);
-            }
-        }
-    }
-
-    /// Just (re)subscribed: reads what the history stream holds after the last id delivered
-    /// and delivers it before anything newer. On the first subscription the history is only
-    /// remembered (this node's clients joined after it), so clients can resume here.
-    async fn catch_up(&mut self, hub: &Local) {
-        // As many as the stream keeps (history + 2, at least): from the last id itself, if
-        // the stream still holds it nothing was trimmed in between; from the start, if fewer
-        // came than asked for, nothing older was trimmed.
-        let count = self.target.history + 2;
-        let start = match self.last {
-            0 => "-".to_string(),
-            last => format!("{last}-0"),
-        };
-        let reply = redis::pipe()
-            .cmd("TIME")
-            .cmd("XREVRANGE")
-            .arg(&self.target.stream)
-            .arg("+")
-            .arg(start)
-            .arg("COUNT")
-            .arg(count)
-            .query_async::<(Vec<String>, Value)>(&mut self.manager)
-            .await;
-        // Published after the subscription: their pushes came in before the reply.
-        let mut live = Vec::new();
-        while let Ok(push) = self.pushes.try_recv() {
-            live.push(push);
-        }
-        match reply.map(|(time, value)| (redis_time(&time), entries(&value))) {
-            Ok((time, Some(mut entries))) => {
-                if let Some(now) = time {
-                    self.counters.set_cluster_now(now);
-                }
-                let found_last =
-                    self.last != 0 && entries.last().is_some_and(|(id, _)| *id == self.last);
-                if found_last {
-                    entries.pop();
-                }
-                // newer ones but not the last id: it was trimmed, and maybe more with it (a
-                // stream Redis lost holds nothing to tell)
-                let gap = match self.last {
-                    0 => entries.len() == count,
-                    _ => !found_last && !entries.is_empty(),
-                };
-                if gap && self.synced {
-                    tracing::warn!("cut off longer than the history: older broadcasts lost");
-                    // a client resuming from inside the lost range is told, not left a gap
-                    if let Some((oldest, _)) = entries.last() {
-                        hub.record_gap(None, *oldest);
-                    }
-                    Counters::bump(&self.counters.catch_up_gaps);
-                }
-                self.recent = entries.iter().map(|(id, _)| *id).collect();
-                let first_live = live.iter().filter_map(push_id).min().unwrap_or(u64::MAX);
-                for (n, (id, envelope)) in entries.into_iter().rev().enumerate() {
-                    let from = if !self.synced && !self.delivered && id < first_live {
-                        From::Remember
-                    } else {
-                        From::Stream
-                    };
-                    if self.deliver(hub, id, &envelope, from) {
-                        Counters::bump(&self.counters.caught_up);
-                    }
-                    if n % 64 == 63 {
-                        // let the clients' connections drain their queues between bursts
-                        tokio::task::yield_now().await;
-                    }
-                }
-                self.synced = true;
-                self.counters.set_state(BackplaneState::Up);
-            }
-            Ok((_, None)) => {
-                Counters::bump(&self.counters.malformed);
-                self.counters.set_state(BackplaneState::Up);
-            }
-            // not Up: the next probe subscribes and reads again
-            Err(error) if !matches!(error.kind(), redis::ErrorKind::Server(_)) => {
-                let error = self.secret.scrub(&error);
-                tracing::debug!(%error, "reading the history failed");
-            }
-            Err(error) => {
-                let error = self.secret.scrub(&error);
-                tracing::warn!(%error, stream = %self.target.stream, "cannot read the history");
-                self.counters.set_state(BackplaneState::Up);
-            }
-        }
-        for push in live {
-            self.on_push(hub, push);
-        }
-    }
 }
 
-/// Microseconds of a `TIME` reply.
-fn redis_time(time: &[String]) -> Option<u64> {
-    let seconds: u64 = time.first()?.parse().ok()?;
-    let micros: u64 = time.get(1)?.parse().ok()?;
-    seconds.checked_mul(1_000_000)?.checked_add(micros)
+/// The channel a push is about.
+pub(crate) fn channel_of(push: &PushInfo) -> Option<&[u8]> {
+    match push.data.first() {
+        Some(Value::BulkString(bytes)) => Some(bytes),
+        _ => None,
+    }
 }
 
 /// The id of a channel message push.
-fn push_id(push: &PushInfo) -> Option<u64> {
+pub(crate) fn push_id(push: &PushInfo) -> Option<u64> {
     match (&push.kind, push.data.get(1)) {
         (PushKind::Message, Some(Value::BulkString(bytes))) => {
             envelope::split_id(bytes).map(|(id, _)| id)
         }
         _ => None,
-    }
-}
-
-/// `(id, envelope)` of each entry of an XRANGE/XREVRANGE reply.
-fn entries(value: &Value) -> Option<Vec<(u64, Vec<u8>)>> {
-    let Value::Array(items) = value else {
-        return None;
-    };
-    items
-        .iter()
-        .map(|item| {
-            let Value::Array(parts) = item else {
-                return None;
-            };
-            let (Some(id), Some(Value::Array(fields))) = (parts.first(), parts.get(1)) else {
-                return None;
-            };
-            let id = text(id)?.split('-').next()?.parse().ok()?;
-            let envelope = match fields.get(1)? {
-                Value::BulkString(bytes) => bytes.clone(),
-                _ => return None,
-            };
-            Some((id, envelope))
-        })
-        .collect()
-}
-
-fn text(value: &Value) -> Option<&str> {
-    match value {
-        Value::BulkString(bytes) => std::str::from_utf8(bytes).ok(),
-        Value::SimpleString(s) => Some(s),
-        _ => None,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reads_stream_entries() {
-        let entry = |id: &str, env: &[u8]| {
-            Value::Array(vec![
-                Value::BulkString(id.as_bytes().to_vec()),
-                Value::Array(vec![
-                    Value::BulkString(b"e".to_vec()),
-                    Value::BulkString(env.to_vec()),
-                ]),
-            ])
-        };
-        let reply = Value::Array(vec![entry("20-0", b"b"), entry("10-0", b"a")]);
-        assert_eq!(
-            entries(&reply),
-            Some(vec![(20, b"b".to_vec()), (10, b"a".to_vec())])
-        );
-        assert_eq!(entries(&Value::Array(vec![])), Some(vec![]));
-        assert_eq!(entries(&Value::Nil), None);
-        assert_eq!(entries(&Value::Array(vec![entry("x-0", b"a")])), None);
-        let time = |s: &str, us: &str| vec![s.to_string(), us.to_string()];
-        assert_eq!(redis_time(&time("2", "5")), Some(2_000_005));
-        assert_eq!(redis_time(&time("18446744073709551615", "0")), None);
-        assert_eq!(redis_time(&[]), None);
     }
 }

@@ -1,7 +1,10 @@
 #![doc = include_str!("../README.md")]
 #![doc(test(attr(deny(warnings))))]
 
+mod signal;
 mod transport;
+
+pub use signal::shutdown_signal;
 
 use transport::{Shim, WsTransport};
 

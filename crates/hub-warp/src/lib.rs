@@ -13,6 +13,8 @@ mod authorized;
 pub mod sse;
 
 pub use authorized::{ws_authorized, ws_authorized_with, Refused};
+/// SIGTERM or Ctrl-C, both meaning "drain" (from `hub-tokio`).
+pub use hub_hyper::shutdown_signal;
 pub use hub_hyper::WsConfig;
 
 use http::{HeaderMap, Method, Request, Version};
@@ -202,7 +204,8 @@ pub fn rejection_response(rejection: Rejection) -> Response {
 }
 
 /// Serves `filter` on `listener` with [`hub_hyper::serve`]'s server (request-head timeout,
-/// upgrades) until `shutdown` resolves.
+/// upgrades) until `shutdown` resolves; [`shutdown_signal`] resolves on SIGTERM (a
+/// container's stop) or Ctrl-C.
 pub async fn serve<F>(listener: TcpListener, filter: F, shutdown: impl Future<Output = ()>)
 where
     F: Filter + Clone + Send + Sync + 'static,

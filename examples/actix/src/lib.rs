@@ -58,6 +58,24 @@ async fn feed(req: HttpRequest, app: web::Data<App>) -> HttpResponse {
     }
 }
 
+async fn metrics(app: web::Data<App>) -> HttpResponse {
+    let (status, body, content_type) = app.metrics();
+    text(status, body, content_type)
+}
+
+async fn healthz(app: web::Data<App>) -> HttpResponse {
+    let (status, body) = app.healthz();
+    text(status, body.into(), example_common::PLAIN)
+}
+
+/// A response with `status`, `body` and its `Content-Type`.
+fn text(status: u16, body: String, content_type: &'static str) -> HttpResponse {
+    let status = actix_web::http::StatusCode::from_u16(status).unwrap_or_default();
+    HttpResponse::build(status)
+        .content_type(content_type)
+        .body(body)
+}
+
 async fn index(req: HttpRequest) -> HttpResponse {
     if req.method() == actix_web::http::Method::GET || req.method() == actix_web::http::Method::HEAD
     {
@@ -81,6 +99,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/ws/echo", web::to(echo))
         .route("/events/chat", web::to(events_chat))
         .route("/events/feed", web::to(feed))
+        .route("/metrics", web::to(metrics))
+        .route("/healthz", web::to(healthz))
         .route("/", web::to(index))
         .default_service(web::to(not_found));
 }
@@ -127,13 +147,15 @@ fn lean_route(app: &App, req: &Request) -> Option<LeanRoute> {
 }
 
 /// What both binaries' `main` does inside `#[actix_web::main]`: [`example_common::startup`],
-/// then [`run_with`] until Ctrl-C; the exit code to end with.
+/// then [`run_with`] until SIGTERM or Ctrl-C; the exit code to end with.
 pub async fn main(name: &str, upgrades: Upgrades) -> std::process::ExitCode {
+    // before the address is announced: from then on SIGTERM or Ctrl-C drains
+    let stop = example_common::shutdown_signal();
     let (listener, app) = match example_common::startup(name).await {
         Ok(started) => started,
         Err(code) => return code,
     };
-    match run_with(listener, app, example_common::ctrl_c(), upgrades).await {
+    match run_with(listener, app, stop, upgrades).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("server error: {error}");

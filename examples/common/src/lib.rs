@@ -30,9 +30,24 @@
 //!   origin policy to that list; `*` alone allows every origin, explicitly and without the
 //!   default's warning; empty means unset; `*` inside a list is refused at start, exit code 2),
 //!   `PING_INTERVAL_MS` (54000), `PONG_WAIT_MS` (60000),
-//!   `REDIS_URL` (unset: the in-memory hub; set: the chat is shared through Redis with every
-//!   server on it, whatever its framework; a room's messages reach only the members on the
-//!   server they were sent to, until `hub-redis` carries topics).
+//!   `REDIS_URL` (unset: the in-memory hub; set: the chat, its rooms included, is shared
+//!   through Redis with every server on it, whatever its framework).
+//! - env `RATE_LIMIT_PER_S` (unset or empty: off): a per-client limit on inbound messages
+//!   a second on every WebSocket route, with a burst of as many; a client over it is closed
+//!   with 1008 "rate limit" ([`hub_core::RateLimit::per_second`]).
+//! - env `MAX_CONNECTIONS` (unset or empty: unlimited): a limit on the clients of each hub
+//!   (the chat's WebSocket and SSE members together; the echo's); an upgrade or subscription
+//!   over it gets 503 with `Retry-After`, and nothing already connected is disturbed. Either
+//!   variable not a positive integer stops the server at start, exit code 2.
+//! - `GET /metrics`: the hubs' stats in the OpenMetrics text format ([`hub_metrics`],
+//!   `Content-Type` [`hub_metrics::CONTENT_TYPE`]), one `hub` label per hub: `chat` and
+//!   `echo` (also their [`HubConfig::name`], in every connection's tracing span).
+//! - `GET /healthz`: 200 `ok` while serving, 503 `draining` once shutdown has begun.
+//! - SIGTERM (what Docker and Kubernetes send) and Ctrl-C (SIGINT) alike: the server stops
+//!   accepting, upgrades and subscriptions still arriving get 503 with `Retry-After`, every
+//!   WebSocket gets 1001 after its queue flushes (the closes spread over
+//!   [`HubConfig::shutdown_spread`], 3 s), event streams end, and the process exits 0 within
+//!   the shutdown timeout ([`HubConfig::shutdown_timeout`], 10 s).
 //! - env `AUTH_TOKEN` (unset or empty: no authentication): when set, `/ws/chat`, `/ws/echo`
 //!   and `/events/chat` require it, checked before any upgrade ([`token_authorizer`]). A
 //!   browser's WebSocket offers it as subprotocols, `new WebSocket(url, ["bearer", token])`,
@@ -41,14 +56,31 @@
 //!   client may send `Authorization: Bearer <token>`. A missing or wrong token gets 401 with
 //!   `WWW-Authenticate: Bearer`, counted as a refused upgrade. Tokens are compared in constant
 //!   time.
-//! - Ctrl-C: every client gets 1001, event streams end, the process exits.
 
 pub mod rooms;
 
-use hub_core::{Admission, AuthRequest, Authorizer, Hub, HubConfig, OriginPolicy, Refusal};
+use hub_core::{
+    Admission, AuthRequest, Authorizer, Hub, HubConfig, OriginPolicy, RateLimit, Refusal,
+};
+use hub_metrics::prometheus_client::registry::Registry;
+use hub_metrics::HubMetrics;
 use sse_core::{SseConfig, SseStream};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
+
+pub use hub_metrics;
+/// SIGTERM or Ctrl-C, both meaning "drain": call it before the address is announced.
+pub use hub_tokio::shutdown_signal;
+
+/// The chat hub's name: its [`HubConfig::name`] and its `hub` label in `/metrics`.
+pub const CHAT: &str = "chat";
+
+/// The echo hub's name: its [`HubConfig::name`] and its `hub` label in `/metrics`.
+pub const ECHO: &str = "echo";
+
+/// `Content-Type` of the examples' plain-text answers.
+pub const PLAIN: &str = "text/plain; charset=utf-8";
 
 /// The page served at `/`.
 pub const INDEX_HTML: &str = include_str!("../index.html");
@@ -86,6 +118,11 @@ pub struct Settings {
     pub redis_url: Option<String>,
     /// `AUTH_TOKEN`, if set and not empty: the token the protected routes require.
     pub auth_token: Option<String>,
+    /// `RATE_LIMIT_PER_S`, if set: inbound messages a second per WebSocket client (burst as
+    /// many, close 1008 past it).
+    pub rate_limit_per_s: Option<u32>,
+    /// `MAX_CONNECTIONS`, if set: clients per hub.
+    pub max_connections: Option<usize>,
 }
 
 impl Default for Settings {
@@ -98,13 +135,15 @@ impl Default for Settings {
             pong_wait: defaults.pong_wait,
             redis_url: None,
             auth_token: None,
+            rate_limit_per_s: None,
+            max_connections: None,
         }
     }
 }
 
 impl Settings {
     /// Reads `HOST`, `PORT`, `ALLOWED_ORIGINS`, `PING_INTERVAL_MS`, `PONG_WAIT_MS`,
-    /// `REDIS_URL` and `AUTH_TOKEN`.
+    /// `REDIS_URL`, `RATE_LIMIT_PER_S`, `MAX_CONNECTIONS` and `AUTH_TOKEN`.
     ///
     /// # Errors
     /// A message naming the variable that does not parse.
@@ -162,6 +201,8 @@ impl Settings {
         };
         settings.ping_interval = ms("PING_INTERVAL_MS", settings.ping_interval)?;
         settings.pong_wait = ms("PONG_WAIT_MS", settings.pong_wait)?;
+        settings.rate_limit_per_s = positive(&var, "RATE_LIMIT_PER_S", "messages a second")?;
+        settings.max_connections = positive(&var, "MAX_CONNECTIONS", "connections")?;
         // every check of the combination runs now, at start
         settings.hub_config()?;
         Ok(settings)
@@ -181,10 +222,16 @@ impl Settings {
             Some(list) => OriginPolicy::allow_list(list.iter().cloned()),
             None => OriginPolicy::AllowAll,
         };
-        let config = HubConfig::default()
+        let mut config = HubConfig::default()
             .ping_interval(self.ping_interval)
             .pong_wait(self.pong_wait)
             .origin(origin);
+        if let Some(rate) = self.rate_limit_per_s {
+            config = config.rate_limit(RateLimit::per_second(rate));
+        }
+        if let Some(clients) = self.max_connections {
+            config = config.max_connections(clients);
+        }
         config.validate().map_err(|error| match error {
             hub_core::ConfigError::PingNotBeforePongWait { .. } => format!(
                 "PING_INTERVAL_MS ({}) must be below PONG_WAIT_MS ({}): a client is pinged \
@@ -198,7 +245,23 @@ impl Settings {
     }
 }
 
-/// The example's hubs and stream settings.
+/// A variable that is unset, empty, or a positive integer (`what` names its unit in the
+/// error).
+fn positive<T: std::str::FromStr + Default + PartialEq>(
+    var: &impl Fn(&str) -> Option<String>,
+    name: &str,
+    what: &str,
+) -> Result<Option<T>, String> {
+    match var(name).filter(|v| !v.trim().is_empty()) {
+        None => Ok(None),
+        Some(v) => match v.trim().parse::<T>() {
+            Ok(n) if n != T::default() => Ok(Some(n)),
+            _ => Err(format!("{name}: not a positive number of {what}: {v:?}")),
+        },
+    }
+}
+
+/// The example's hubs, stream settings and metrics.
 #[derive(Clone, Debug)]
 pub struct App {
     /// `/ws/chat` and `/events/chat`: every message to everyone, or to a room's members.
@@ -210,6 +273,8 @@ pub struct App {
     /// The authorization step of `/ws/chat`, `/ws/echo` and `/events/chat` (`AUTH_TOKEN`);
     /// `None`: open to all.
     pub auth: Option<Authorizer>,
+    /// What `GET /metrics` encodes: both hubs, labelled `chat` and `echo`.
+    pub metrics: Arc<Registry>,
 }
 
 impl App {
@@ -231,19 +296,49 @@ impl App {
             0 => config.clone().history(CHAT_HISTORY),
             _ => config.clone(),
         };
-        let chat = Hub::with_config(chat_config)?;
+        let chat = Hub::with_config(chat_config.name(CHAT))?;
         chat.on_message(rooms::on_chat_message);
-        let echo = Hub::with_config(config.max_message_size(ECHO_MAX_MESSAGE))?;
+        let echo = Hub::with_config(config.max_message_size(ECHO_MAX_MESSAGE).name(ECHO))?;
         echo.on_message(|_hub, msg| {
             // A client too slow to take its own echoes is evicted; nothing to do here.
             let _ = msg.client.send(msg.message);
         });
+        let mut registry = Registry::default();
+        let metrics = HubMetrics::register(&mut registry);
+        for (name, hub) in [(CHAT, &chat), (ECHO, &echo)] {
+            // a fresh registry has no hub of either name: this cannot fail
+            if let Err(error) = metrics.add(name, hub) {
+                tracing::error!(%error, "the {name} hub is not in /metrics");
+            }
+        }
         Ok(Self {
             chat,
             echo,
             sse,
             auth: None,
+            metrics: Arc::new(registry),
         })
+    }
+
+    /// `GET /healthz`: 200 `ok` while serving, 503 `draining` once shutdown has begun.
+    pub fn healthz(&self) -> (u16, &'static str) {
+        if self.chat.is_shutting_down() || self.echo.is_shutting_down() {
+            (503, "draining\n")
+        } else {
+            (200, "ok\n")
+        }
+    }
+
+    /// `GET /metrics`: the status, the body and its `Content-Type` (OpenMetrics text, or a
+    /// plain-text 500 in the unexpected case that encoding fails).
+    pub fn metrics(&self) -> (u16, String, &'static str) {
+        match hub_metrics::encode(&self.metrics) {
+            Ok(text) => (200, text, hub_metrics::CONTENT_TYPE),
+            Err(error) => {
+                tracing::error!(%error, "encoding the metrics failed");
+                (500, "metrics unavailable\n".into(), PLAIN)
+            }
+        }
     }
 
     /// With `token` (`Some`), the protected routes require it ([`token_authorizer`]).
@@ -444,10 +539,4 @@ pub fn init_tracing() {
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .init();
-}
-
-/// Resolves on Ctrl-C (SIGINT).
-pub async fn ctrl_c() {
-    let _ = tokio::signal::ctrl_c().await;
-    tracing::info!("Ctrl-C: shutting down");
 }

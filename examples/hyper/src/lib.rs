@@ -67,6 +67,14 @@ pub fn route<B>(app: &App, req: Request<B>) -> Response<Body> {
             }
             None => sse::not_acceptable(),
         },
+        "/metrics" => {
+            let (status, body, content_type) = app.metrics();
+            text(status, body, content_type)
+        }
+        "/healthz" => {
+            let (status, body) = app.healthz();
+            text(status, body.into(), example_common::PLAIN)
+        }
         "/" if req.method() == Method::GET || req.method() == Method::HEAD => {
             let mut response = Response::new(hub_hyper::full(INDEX_HTML));
             response.headers_mut().insert(
@@ -80,11 +88,15 @@ pub fn route<B>(app: &App, req: Request<B>) -> Response<Body> {
 }
 
 fn plain(status: StatusCode, body: String) -> Response<Body> {
+    text(status.as_u16(), body, example_common::PLAIN)
+}
+
+fn text(status: u16, body: String, content_type: &'static str) -> Response<Body> {
     let mut response = Response::new(hub_hyper::full(body));
-    *response.status_mut() = status;
+    *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
     response.headers_mut().insert(
         header::CONTENT_TYPE,
-        header::HeaderValue::from_static("text/plain; charset=utf-8"),
+        header::HeaderValue::from_static(content_type),
     );
     response
 }

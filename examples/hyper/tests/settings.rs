@@ -1,7 +1,8 @@
 //! The example binary's settings, as an operator sets them. `ALLOWED_ORIGINS`: `*` allows every
 //! origin, an empty value is unset (the default, which allows every origin), and `*` inside a
 //! list stops the server at start with exit code 2; never a silent lock-out. A ping interval
-//! not below the pong wait (which would drop every healthy idle client) stops it the same way.
+//! not below the pong wait (which would drop every healthy idle client) stops it the same way,
+//! as does a `RATE_LIMIT_PER_S` or `MAX_CONNECTIONS` that is not a positive integer.
 //! A password in `REDIS_URL` never reaches the log.
 #![allow(clippy::unwrap_used, missing_docs)]
 
@@ -10,6 +11,10 @@ use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
+
+#[path = "../../common/tests/support/sigterm.rs"]
+#[allow(dead_code)] // the process helpers only
+mod sigterm;
 
 const GUARD: Duration = Duration::from_secs(20);
 
@@ -49,26 +54,13 @@ fn start(allowed_origins: &str) -> Example {
 
 /// Starts the example as `command` says and waits for the address it logs.
 fn start_command(mut command: Command) -> Example {
-    let mut child = command.spawn().unwrap();
-    let pipes = [
-        Box::new(child.stdout.take().unwrap()) as Box<dyn Read + Send>,
-        Box::new(child.stderr.take().unwrap()),
-    ];
+    let (child, rx) = sigterm::spawn_logged(&mut command);
     // from here on, dropping `example` (a failed wait too) kills the process
     let mut example = Example {
         child,
         addr: SocketAddr::from(([0, 0, 0, 0], 0)),
         log: String::new(),
     };
-    let (tx, rx) = mpsc::channel::<String>();
-    for pipe in pipes {
-        let tx = tx.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-    }
     loop {
         let line = rx
             .recv_timeout(GUARD)
@@ -213,4 +205,32 @@ fn the_redis_password_never_reaches_the_log() {
     assert!(log.contains("not reachable yet"), "{log}");
     assert!(log.contains("user:***@127.0.0.1"), "{log}");
     assert!(!log.contains(secret), "the password is in the log:\n{log}");
+}
+
+#[test]
+fn a_rate_limit_or_connection_limit_that_is_not_a_positive_integer_stops_the_server_with_exit_code_2(
+) {
+    for (name, value) in [
+        ("RATE_LIMIT_PER_S", "abc"),
+        ("RATE_LIMIT_PER_S", "0"),
+        ("RATE_LIMIT_PER_S", "-5"),
+        ("RATE_LIMIT_PER_S", "1.5"),
+        ("MAX_CONNECTIONS", "0"),
+        ("MAX_CONNECTIONS", "many"),
+    ] {
+        let mut bad = command("");
+        bad.env(name, value);
+        let (code, stderr) = exits(bad, &format!("{name}={value}"));
+        assert_eq!(code, Some(2), "{name}={value}: {stderr}");
+        assert!(stderr.contains(name) && stderr.contains(value), "{stderr}");
+    }
+}
+
+#[test]
+fn limits_that_parse_serve() {
+    let mut good = command("");
+    good.env("RATE_LIMIT_PER_S", "100")
+        .env("MAX_CONNECTIONS", "1");
+    let example = start_command(good);
+    assert_eq!(upgrade_status(example.addr, "https://any.example"), 101);
 }

@@ -75,6 +75,16 @@ pub fn routes(
             }
             None => sse::not_acceptable(),
         });
+    let metrics_app = app.clone();
+    let metrics = warp::path!("metrics").map(move || {
+        let (status, body, content_type) = metrics_app.metrics();
+        text(status, body, content_type)
+    });
+    let health_app = app.clone();
+    let healthz = warp::path!("healthz").map(move || {
+        let (status, body) = health_app.healthz();
+        text(status, body.into(), example_common::PLAIN)
+    });
     let index = warp::path::end()
         .and(warp::get().or(warp::head()).unify())
         .map(|| warp::reply::html(INDEX_HTML).into_response());
@@ -85,10 +95,21 @@ pub fn routes(
         .unify()
         .or(feed)
         .unify()
+        .or(metrics)
+        .unify()
+        .or(healthz)
+        .unify()
         .or(index)
         .unify()
         .or(not_found)
         .unify()
+}
+
+/// A response with `status`, `body` and its `Content-Type`.
+fn text(status: u16, body: String, content_type: &'static str) -> Response {
+    let status = warp::http::StatusCode::from_u16(status).unwrap_or_default();
+    let reply = warp::reply::with_header(body, "content-type", content_type);
+    warp::reply::with_status(reply, status).into_response()
 }
 
 /// Serves the example on `listener` (on hub-hyper's server: request-head timeout, upgrades)

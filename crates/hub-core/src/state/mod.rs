@@ -10,7 +10,7 @@ mod topic_index;
 
 pub(crate) use hooks::{AsyncConnect, AsyncDisconnect, Hooks, OnConnect, OnDisconnect};
 pub(crate) use queue::{CloseRequest, Push, Shared};
-pub(crate) use topic_index::{Joined, Member, TopicIndex};
+pub(crate) use topic_index::{Joined, TopicIndex};
 
 use crate::backplane::Backplane;
 use crate::config::HubConfig;

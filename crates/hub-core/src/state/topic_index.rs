@@ -7,9 +7,10 @@ use crate::topic_name::{Subscribed, TopicError};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-/// A client's membership of one topic.
-pub(crate) struct Member {
-    pub(crate) shared: Arc<Shared>,
+/// What a few members of a topic carry besides their queue; kept out of line, so a plain
+/// subscription costs one map entry of a pointer.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Special {
     /// Messages of the topic with ids up to this one are not for this member: it resumed from
     /// an id of another node before this node had it, or a catch-up already gave it them.
     pub(crate) after: u64,
@@ -21,9 +22,54 @@ pub(crate) struct Member {
 /// One topic's local subscribers.
 #[derive(Default)]
 pub(crate) struct Topic {
-    pub(crate) members: HashMap<ClientId, Member>,
+    pub(crate) members: HashMap<ClientId, Arc<Shared>>,
+    /// The members with a resume point or waiting for a catch-up (usually none: then no map,
+    /// a topic costs one pointer for it, not an empty map's 48 bytes).
+    #[allow(clippy::box_collection)]
+    special: Option<Box<HashMap<ClientId, Special>>>,
     /// The backplane has not caught this topic up yet (see `Backplane::catches_up`).
     pub(crate) awaiting: bool,
+}
+
+impl Topic {
+    /// Ids up to `after` are not for member `id`.
+    pub(crate) fn set_after(&mut self, id: ClientId, after: u64) {
+        if self.members.contains_key(&id) {
+            self.special_mut().entry(id).or_default().after = after;
+        }
+    }
+
+    fn special_mut(&mut self) -> &mut HashMap<ClientId, Special> {
+        self.special.get_or_insert_with(Box::default)
+    }
+
+    /// The members with something special, and every member's queue.
+    pub(crate) fn special_and_members(
+        &mut self,
+    ) -> (
+        impl Iterator<Item = (&ClientId, &mut Special)>,
+        &HashMap<ClientId, Arc<Shared>>,
+    ) {
+        (
+            self.special.iter_mut().flat_map(|s| s.iter_mut()),
+            &self.members,
+        )
+    }
+
+    /// The members a message with `id` goes to now, each with the ids not for it: a member
+    /// waiting for the catch-up gets a message with an id through it, not now.
+    pub(crate) fn audience(
+        &self,
+        id: Option<u64>,
+    ) -> impl Iterator<Item = (&Arc<Shared>, u64)> + '_ {
+        self.members.iter().filter_map(move |(client, shared)| {
+            match self.special.as_ref().and_then(|s| s.get(client)) {
+                None => Some((shared, 0)),
+                Some(s) if id.is_some() && s.waiting.is_some() => None,
+                Some(s) => Some((shared, s.after)),
+            }
+        })
+    }
 }
 
 /// What [`TopicIndex::join`] did.
@@ -76,18 +122,20 @@ impl TopicIndex {
         mine.insert(name.clone());
         let first = !self.topics.contains_key(topic);
         let entry = self.topics.entry(name).or_insert_with(|| Topic {
-            members: HashMap::new(),
             awaiting: await_catch_up,
+            ..Topic::default()
         });
         let waiting = entry.awaiting;
-        entry.members.insert(
-            shared.id,
-            Member {
-                shared: shared.clone(),
-                after: 0,
-                waiting: waiting.then_some(resume),
-            },
-        );
+        entry.members.insert(shared.id, shared.clone());
+        if waiting {
+            entry.special_mut().insert(
+                shared.id,
+                Special {
+                    after: 0,
+                    waiting: Some(resume),
+                },
+            );
+        }
         Ok(Joined {
             subscribed: Subscribed::Joined,
             first,
@@ -125,6 +173,9 @@ impl TopicIndex {
     fn remove_member(&mut self, topic: &str, id: ClientId) -> bool {
         if let Some(entry) = self.topics.get_mut(topic) {
             entry.members.remove(&id);
+            if let Some(special) = &mut entry.special {
+                special.remove(&id);
+            }
             if entry.members.is_empty() {
                 // an empty topic leaves the index: idle topics cost nothing
                 self.topics.remove(topic);
