@@ -6,7 +6,9 @@
 // after a server-side drop the EventSource resumes from Last-Event-ID with no loss and no
 // duplicate; a page from another origin is refused under ALLOWED_ORIGINS; after a scripted
 // run on a fresh process, /metrics parses with Python prometheus_client's strict parser and
-// its counters match the script (operations.mjs).
+// its counters match the script (operations.mjs); under AUTH_TOKEN a page's WebSocket
+// offering ["bearer", token] connects with ws.protocol "bearer" and a bad token gets 401 and
+// onerror (auth.mjs).
 // Then independent clients (Node ws and eventsource, Python websockets and httpx-sse) make
 // round trips against the first example, so the project is not only tested by its own client.
 // Last, the examples run together as one cluster through Redis (cluster.mjs).
@@ -19,6 +21,7 @@ import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { nodeClients } from './clients.mjs';
 import { cluster } from './cluster.mjs';
+import { authTest } from './auth.mjs';
 import { metricsTest } from './operations.mjs';
 
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
@@ -249,6 +252,7 @@ for (const binary of binaries) {
     ['rooms: each page sees its rooms only, and so does a room EventSource', () => roomsTest(browser, base)],
     ['EventSource resumes after a server-side drop', () => resumeTest(browser, base, server.port)],
     ['another origin is refused under ALLOWED_ORIGINS', () => originTest(browser, binary)],
+    ['AUTH_TOKEN: bearer subprotocol admits, a bad token gets 401 and onerror', () => authTest(browser, binary, { start, stop, freePort })],
     ['/metrics parses and counts a scripted run (prometheus_client)', () => metricsTest(binary, { start, stop })],
   ];
   for (const [title, run] of tests) {

@@ -2,6 +2,7 @@
 //! WebSocket frames when a test needs to misbehave.
 #![allow(clippy::unwrap_used, missing_docs, unreachable_pub)]
 
+pub mod authed;
 pub mod bare;
 pub mod raw;
 pub mod redis;
@@ -152,7 +153,9 @@ impl Server {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let config = settings.hub_config().expect("valid test settings");
-        let app = App::with_sse(tweak(config), sse).unwrap();
+        let app = App::with_sse(tweak(config), sse)
+            .unwrap()
+            .with_auth_token(settings.auth_token.as_deref());
         let running = launch(adapter, app.clone(), listener);
         Self {
             addr,

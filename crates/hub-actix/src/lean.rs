@@ -50,7 +50,7 @@ use actix_http::body::{BoxBody, MessageBody};
 use actix_http::{h1, ConnectionType, HttpMessage, Request, Response};
 use actix_service::{fn_factory, fn_service, Service, ServiceFactory};
 use actix_web::rt::net::TcpStream;
-use hub_core::{ConnectOptions, HttpVersion, Hub, Rejection, RequestHead};
+use hub_core::{Authorizer, ConnectOptions, HttpVersion, Hub, Refusal, Rejection, RequestHead};
 use std::rc::Rc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -111,6 +111,20 @@ async fn refuse(io: &mut TcpStream, rejection: Rejection) {
     let _ = io.shutdown().await;
 }
 
+/// Answers the application's refusal (only its headers that are valid HTTP: no line breaks
+/// reach the wire).
+async fn refuse_with(io: &mut TcpStream, refusal: &Refusal) {
+    let valid = crate::authorized::refusal_headers(refusal);
+    let headers: Vec<(&str, &str)> = valid
+        .iter()
+        .filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?)))
+        .collect();
+    let status = refusal.status;
+    let head = response_head(status, reason(status), &headers, &refusal.body);
+    let _ = io.write_all(head.as_bytes()).await;
+    let _ = io.shutdown().await;
+}
+
 /// What picks the hub for an upgrade request: the hub, the client's options and its buffers,
 /// or `None` when the request's route is no WebSocket.
 pub trait Route: Fn(&Request) -> Option<(Hub, ConnectOptions, WsConfig)> + Clone + 'static {}
@@ -118,6 +132,25 @@ pub trait Route: Fn(&Request) -> Option<(Hub, ConnectOptions, WsConfig)> + Clone
 impl<R> Route for R where
     R: Fn(&Request) -> Option<(Hub, ConnectOptions, WsConfig)> + Clone + 'static
 {
+}
+
+/// As [`Route`], for an upgrade behind the application's authorization step: the picked
+/// route also names the step (`None`: no step). See [`authorized_upgrade_service`].
+pub trait AuthRoute:
+    Fn(&Request) -> Option<(Hub, ConnectOptions, WsConfig, Option<Authorizer>)> + Clone + 'static
+{
+}
+
+impl<R> AuthRoute for R where
+    R: Fn(&Request) -> Option<(Hub, ConnectOptions, WsConfig, Option<Authorizer>)>
+        + Clone
+        + 'static
+{
+}
+
+/// A [`Route`] as an [`AuthRoute`] without a step.
+fn without_step<R: Route>(route: R) -> impl AuthRoute {
+    move |req: &Request| route(req).map(|(hub, options, config)| (hub, options, config, None))
 }
 
 /// What `HttpService::build().upgrade(..)` takes: the services of this module.
@@ -154,19 +187,31 @@ async fn take_connection(
     Some((io, parts.codec, parts.read_buf))
 }
 
-/// Completes the handshake of `req` on `hub` and hands the socket to the hub's driver.
+/// Completes the handshake of `req` on `hub` (behind the authorization step, if there is
+/// one) and hands the socket to the hub's driver.
 async fn upgrade(
     req: Request,
     mut io: TcpStream,
     codec: h1::Codec,
     read_buf: bytes::BytesMut,
-    (hub, options, config): (Hub, ConnectOptions, WsConfig),
+    (hub, options, config, authorizer): (Hub, ConnectOptions, WsConfig, Option<Authorizer>),
 ) {
-    let accept = match hub.accept(&LeanHead(&req)) {
+    let mut accept = match hub.accept(&LeanHead(&req)) {
         Ok(accept) => accept,
         Err(rejection) => return refuse(&mut io, rejection).await,
     };
-    let options = options.resume_from(&LeanHead(&req));
+    let mut options = options
+        .resume_from(&LeanHead(&req))
+        .located_at(req.peer_addr(), req.path());
+    let step = authorizer.map(|authorizer| {
+        let request = crate::authorized::auth_request(
+            req.method(),
+            req.uri(),
+            req.headers(),
+            req.peer_addr(),
+        );
+        (authorizer, request.with_protocols(accept.offered.clone()))
+    });
     // Nothing of actix's may outlive the handshake: the request (and its payload plumbing),
     // the codec and its buffers would stay for the connection's life.
     drop(req);
@@ -174,6 +219,15 @@ async fn upgrade(
     // Bytes actix read past the request head belong to the WebSocket.
     let already_read = read_buf.to_vec();
     drop(read_buf);
+    if let Some((authorizer, request)) = step {
+        match authorizer
+            .authorize(&hub, request, Some(&mut accept), options)
+            .await
+        {
+            Ok(admitted) => options = admitted,
+            Err(refusal) => return refuse_with(&mut io, &refusal).await,
+        }
+    }
     let head = response_head(101, "Switching Protocols", &accept.headers(), "");
     if io.write_all(head.as_bytes()).await.is_err() {
         return;
@@ -188,6 +242,18 @@ async fn upgrade(
 /// here, whatever its path: with this service such a request to a page or an event stream
 /// gets the 404 too. [`upgrade_service_or`] answers it as the application would.
 pub fn upgrade_service<R: Route>(route: R) -> impl UpgradeFactory + Clone {
+    authorized_upgrade_service(without_step(route))
+}
+
+/// As [`upgrade_service`], with the application's authorization step named by the route:
+/// once the hub accepted the upgrade (400, 403, 426, 431, 503 otherwise, without running the
+/// step), the step sees the request head ([`AuthRequest`](hub_core::AuthRequest): path, query,
+/// headers, cookies, peer address, offered subprotocols). Its admission gives the client's
+/// data and the subprotocol the 101 answers with; its refusal is the answer, counted as
+/// [`Rejection::Refused`]; a subprotocol the client did not offer is answered 500 (see
+/// [`Authorizer::authorize`]). Exactly as `hub_actix::upgrade_authorized` on actix-web's
+/// handler path.
+pub fn authorized_upgrade_service<R: AuthRoute>(route: R) -> impl UpgradeFactory + Clone {
     fn_service(move |(req, framed): Upgrade| {
         let picked = route(&req);
         async move {
@@ -215,6 +281,21 @@ pub fn upgrade_service<R: Route>(route: R) -> impl UpgradeFactory + Clone {
 pub fn upgrade_service_or<R, F, B>(route: R, fallback: F) -> impl UpgradeFactory
 where
     R: Route,
+    F: ServiceFactory<Request, Config = ()>,
+    F::Service: 'static,
+    F::Response: Into<Response<B>>,
+    F::Error: Into<Response<BoxBody>>,
+    F::InitError: std::fmt::Debug,
+    B: MessageBody + 'static,
+{
+    authorized_upgrade_service_or(without_step(route), fallback)
+}
+
+/// As [`upgrade_service_or`], with the application's authorization step named by the route
+/// (see [`authorized_upgrade_service`]).
+pub fn authorized_upgrade_service_or<R, F, B>(route: R, fallback: F) -> impl UpgradeFactory
+where
+    R: AuthRoute,
     F: ServiceFactory<Request, Config = ()>,
     F::Service: 'static,
     F::Response: Into<Response<B>>,

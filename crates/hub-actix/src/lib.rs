@@ -12,10 +12,12 @@
 //! [`lean`] how to avoid it.
 #![doc(test(attr(deny(warnings))))]
 
+mod authorized;
 mod io;
 pub mod lean;
 pub mod sse;
 
+pub use authorized::{refusal_response, upgrade_authorized};
 /// SIGTERM or Ctrl-C, both meaning "drain" (from `hub-tokio`).
 pub use hub_tokio::shutdown_signal;
 pub use hub_tokio::WsConfig;
@@ -107,14 +109,32 @@ pub fn upgrade_with(
         Ok(accept) => accept,
         Err(rejection) => return rejection_response(rejection),
     };
-    let options = options.resume_from(&ActixHead(req));
+    let options = options
+        .resume_from(&ActixHead(req))
+        .located_at(req.peer_addr(), req.path());
+    switching_protocols(&accept, payload, hub, options, config)
+}
+
+/// The 101 for an accepted upgrade (with the selected subprotocol, if any); the hub's driver
+/// runs on this worker's executor over the payload and the response body.
+fn switching_protocols(
+    accept: &hub_core::Accept,
+    payload: web::Payload,
+    hub: &Hub,
+    options: ConnectOptions,
+    config: WsConfig,
+) -> HttpResponse {
     let (io, response_stream) = io::duplex(payload);
     let hub = hub.clone();
     actix_web::rt::spawn(async move {
         hub_tokio::serve(hub, io, options, config).await;
     });
-    HttpResponse::SwitchingProtocols()
+    let mut builder = HttpResponse::SwitchingProtocols();
+    builder
         .upgrade("websocket")
-        .insert_header((header::SEC_WEBSOCKET_ACCEPT, accept.accept_key))
-        .streaming(response_stream)
+        .insert_header((header::SEC_WEBSOCKET_ACCEPT, accept.accept_key.as_str()));
+    if let Some(protocol) = &accept.protocol {
+        builder.insert_header((header::SEC_WEBSOCKET_PROTOCOL, protocol.as_str()));
+    }
+    builder.streaming(response_stream)
 }

@@ -1,12 +1,14 @@
 //! Server-Sent Events responses on actix-web: the seed's stream and hub subscriptions.
 
-use crate::{rejection_response, ActixHead};
+use crate::authorized::auth_request;
+use crate::{refusal_response, rejection_response, ActixHead};
 use actix_web::http::Version;
 use actix_web::{HttpRequest, HttpResponse};
 use futures_util::StreamExt;
-use hub_core::{ConnectOptions, Hub, Rejection};
+use hub_core::{Authorizer, ConnectOptions, Hub, Rejection};
 use hub_tokio::TokioTimer;
 use std::convert::Infallible;
+use std::future::Future;
 
 pub use sse_core::{Event, SseConfig, SseError, SseStream};
 
@@ -99,8 +101,45 @@ pub fn subscribe_with(
     options: ConnectOptions,
 ) -> HttpResponse {
     hub_tokio::install_spawner(hub);
+    let options = options.located_at(req.peer_addr(), req.path());
     match sse_core::subscribe_request(hub, &ActixHead(req), TokioTimer, config, options) {
         Ok(member) => event_stream_response(req, member),
         Err(rejection) => rejection_response(rejection),
+    }
+}
+
+/// As [`subscribe_with`], behind the application's authorization step: once the request is
+/// known to take an event stream and the hub admits it (406, 403, 503 otherwise, without
+/// running the step), `authorizer` sees its head (a client sends its token as
+/// `Authorization: Bearer`, or in the query, since `EventSource` cannot set headers). Its
+/// admission's data becomes the subscriber's; its refusal is the answer, counted as
+/// [`Rejection::Refused`]. An event stream offers no subprotocol: an admission that picks one
+/// is answered 500 (see [`Authorizer::authorize`]).
+pub fn subscribe_authorized(
+    req: &HttpRequest,
+    hub: &Hub,
+    authorizer: &Authorizer,
+    config: SseConfig,
+    options: ConnectOptions,
+) -> impl Future<Output = HttpResponse> + 'static {
+    hub_tokio::install_spawner(hub);
+    let head = ActixHead(req);
+    let admitted = sse_core::admit_request(hub, &head).map(|()| {
+        let request = auth_request(req.method(), req.uri(), req.headers(), req.peer_addr());
+        (request, options.resume_from(&head))
+    });
+    let (req, hub, authorizer) = (req.clone(), hub.clone(), authorizer.clone());
+    async move {
+        let (request, options) = match admitted {
+            Ok(admitted) => admitted,
+            Err(rejection) => return rejection_response(rejection),
+        };
+        match authorizer.authorize(&hub, request, None, options).await {
+            Ok(options) => {
+                let member = sse_core::subscribe(&hub, TokioTimer, config, options);
+                event_stream_response(&req, member)
+            }
+            Err(refusal) => refusal_response(&refusal),
+        }
     }
 }

@@ -162,6 +162,10 @@ pub enum Rejection {
     /// The application's authorization step refused it with a [`Refusal`](crate::Refusal)
     /// (whose status, headers and body are the answer; 403 here is only a default).
     Refused,
+    /// 500: the application's authorization step picked a subprotocol the client did not
+    /// offer ([`ProtocolNotOffered`]); logged as the application's error, never sent on the
+    /// wire.
+    UnofferedProtocol,
 }
 
 impl Rejection {
@@ -184,6 +188,7 @@ impl Rejection {
         Rejection::NotAcceptable,
         Rejection::ProtocolsTooLarge,
         Rejection::Refused,
+        Rejection::UnofferedProtocol,
     ];
 
     /// A stable snake_case name, for metrics labels.
@@ -204,6 +209,7 @@ impl Rejection {
             Rejection::NotAcceptable => "not_acceptable",
             Rejection::ProtocolsTooLarge => "protocols_too_large",
             Rejection::Refused => "refused",
+            Rejection::UnofferedProtocol => "unoffered_protocol",
         }
     }
 
@@ -226,6 +232,7 @@ impl Rejection {
             Rejection::ProtocolsTooLarge => 431,
             Rejection::ShuttingDown | Rejection::TooManyConnections => 503,
             Rejection::NotAcceptable => 406,
+            Rejection::UnofferedProtocol => 500,
         }
     }
 
@@ -247,6 +254,7 @@ impl Rejection {
             Rejection::NotAcceptable => "this endpoint serves text/event-stream to GET requests\n",
             Rejection::ProtocolsTooLarge => "too many or too long Sec-WebSocket-Protocol values\n",
             Rejection::Refused => "forbidden\n",
+            Rejection::UnofferedProtocol => "internal server error\n",
         }
     }
 

@@ -6,6 +6,7 @@
 #![doc(test(attr(deny(warnings))))]
 
 mod auth;
+mod authorize;
 mod backplane;
 mod broadcast;
 mod catch_up;
@@ -34,6 +35,7 @@ mod topics;
 mod transport;
 
 pub use auth::{Admission, AuthRequest, Refusal, MAX_PROTOCOLS, MAX_PROTOCOL_BYTES};
+pub use authorize::{AuthFuture, Authorizer};
 pub use backplane::{Backplane, BackplaneState, BackplaneStats, Broadcast, LocalOnly};
 pub use config::{ConfigError, HubConfig};
 pub use driver::Connection;

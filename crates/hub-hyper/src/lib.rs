@@ -1,14 +1,16 @@
 #![doc = include_str!("../README.md")]
 #![doc(test(attr(deny(warnings))))]
 
+mod authorized;
 pub mod response;
 mod server;
 pub mod sse;
 
+pub use authorized::{authorize_upgrade, refusal_response, upgrade_authorized};
 /// SIGTERM or Ctrl-C, both meaning "drain" (from `hub-tokio`).
 pub use hub_tokio::shutdown_signal;
 pub use hub_tokio::WsConfig;
-pub use server::{http1_builder, serve, serve_with, HANDSHAKE_TIMEOUT, MAX_HEADERS};
+pub use server::{http1_builder, serve, serve_with, PeerAddr, HANDSHAKE_TIMEOUT, MAX_HEADERS};
 
 use bytes::Bytes;
 use http::{Request, Response};
@@ -92,6 +94,7 @@ pub fn upgrade_with<B>(
     config: WsConfig,
 ) -> Response<Body> {
     let on_upgrade = hyper::upgrade::on(&mut req);
+    let options = options.located_at(peer(&req), req.uri().path());
     match start_upgrade(&HttpHead(&req), Some(on_upgrade), hub, options, config) {
         Ok(accept) => {
             response::switching_protocols::<Full<Bytes>>(&accept).map(BodyExt::boxed_unsync)
@@ -116,10 +119,25 @@ pub fn start_upgrade(
     config: WsConfig,
 ) -> Result<hub_core::Accept, Rejection> {
     let accept = hub.accept(head)?;
-    let options = options.resume_from(head);
+    spawn_client(on_upgrade, hub, options.resume_from(head), config);
+    Ok(accept)
+}
+
+/// The peer's address, when [`serve`] recorded it ([`PeerAddr`]).
+pub fn peer<B>(req: &Request<B>) -> Option<std::net::SocketAddr> {
+    req.extensions().get::<PeerAddr>().map(|p| p.0)
+}
+
+/// Spawns the client's driver for when hyper hands over the connection.
+pub(crate) fn spawn_client(
+    on_upgrade: Option<OnUpgrade>,
+    hub: &Hub,
+    options: ConnectOptions,
+    config: WsConfig,
+) {
     let Some(on_upgrade) = on_upgrade else {
         tracing::debug!("upgrade did not complete: the request has no connection to take over");
-        return Ok(accept);
+        return;
     };
     let hub = hub.clone();
     tokio::spawn(async move {
@@ -130,5 +148,4 @@ pub fn start_upgrade(
             Err(error) => tracing::debug!(%error, "upgrade did not complete"),
         }
     });
-    Ok(accept)
 }

@@ -1,8 +1,9 @@
 //! The hub's answers as `http` responses, in any body type: the one place they are built for
 //! hyper, axum and warp alike (each adapter only picks its body).
 
-use http::{header, HeaderMap, HeaderValue, Response, StatusCode};
-use hub_core::{Accept, Rejection};
+use http::{header, HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode};
+use hub_core::{Accept, AuthRequest, Refusal, Rejection};
+use std::net::SocketAddr;
 
 /// The response for a refused upgrade or subscription: the rejection's status, its required
 /// headers, `content-type: text/plain; charset=utf-8` and its short body.
@@ -19,6 +20,52 @@ pub fn rejection<B: From<&'static str>>(rejection: Rejection) -> Response<B> {
         headers.insert(*name, HeaderValue::from_static(value));
     }
     response
+}
+
+/// The response for a request the application's authorization step refused: the refusal's
+/// status, headers (one that is not valid HTTP is left out, with a warning) and plain-text
+/// body.
+pub fn refusal<B: From<String>>(refusal: &Refusal) -> Response<B> {
+    let mut response = Response::new(B::from(refusal.body.clone()));
+    *response.status_mut() = StatusCode::from_u16(refusal.status).unwrap_or(StatusCode::FORBIDDEN);
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    for (name, value) in &refusal.headers {
+        match (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            (Ok(name), Ok(value)) => {
+                headers.append(name, value);
+            }
+            _ => tracing::warn!(name, "a refusal's header is not valid HTTP: left out"),
+        }
+    }
+    response
+}
+
+/// The request head as an authorization step sees it (header values that are not UTF-8 are
+/// left out; the caller adds the offered subprotocols).
+pub fn auth_request(
+    method: &Method,
+    path: &str,
+    query: Option<&str>,
+    headers: &HeaderMap,
+    peer: Option<SocketAddr>,
+) -> AuthRequest {
+    let mut request = AuthRequest::new(method.as_str(), path).with_peer(peer);
+    if let Some(query) = query {
+        request = request.with_query(query);
+    }
+    for (name, value) in headers {
+        if let Ok(value) = value.to_str() {
+            request = request.with_header(name.as_str(), value);
+        }
+    }
+    request
 }
 
 /// The `101 Switching Protocols` answer to an accepted upgrade, with an empty body.

@@ -15,6 +15,11 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+/// The peer's address, put in every request's extensions by [`serve`] (the upgrades and
+/// subscriptions here read it for the authorization step and the connection's span).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PeerAddr(pub std::net::SocketAddr);
+
 /// How long a client may take to send its complete request head. Slower connections
 /// (slowloris) are closed.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -90,7 +95,7 @@ pub async fn serve_with<S, F, B>(
     let mut connections = JoinSet::new();
     tokio::pin!(shutdown);
     loop {
-        let (stream, _peer) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             () = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
@@ -105,6 +110,10 @@ pub async fn serve_with<S, F, B>(
         };
         let _ = stream.set_nodelay(true);
         let service = service.clone();
+        let service = move |mut req: Request<Incoming>| {
+            req.extensions_mut().insert(PeerAddr(peer));
+            service(req)
+        };
         let connection = builder
             .serve_connection(TokioIo::new(stream), service_fn(service))
             .with_upgrades();

@@ -27,14 +27,15 @@
 //! }
 //! ```
 
-use crate::{rejection_response, Body, HttpHead};
+use crate::{peer, refusal_response, rejection_response, response, Body, HttpHead};
 use futures_util::StreamExt;
 use http::{HeaderValue, Request, Response};
 use http_body_util::{BodyExt, StreamBody};
-use hub_core::{ConnectOptions, Hub, Rejection};
+use hub_core::{Authorizer, ConnectOptions, Hub, Rejection};
 use hub_tokio::TokioTimer;
 use hyper::body::Frame;
 use std::convert::Infallible;
+use std::future::Future;
 
 pub use sse_core::{Event, SseConfig, SseError, SseStream};
 
@@ -115,8 +116,50 @@ pub fn subscribe_with<B>(
     options: ConnectOptions,
 ) -> Response<Body> {
     hub_tokio::install_spawner(hub);
+    let options = options.located_at(peer(req), req.uri().path());
     match sse_core::subscribe_request(hub, &HttpHead(req), TokioTimer, config, options) {
         Ok(member) => event_stream_response(member),
         Err(rejection) => rejection_response(rejection),
+    }
+}
+
+/// As [`subscribe_with`], behind the application's authorization step: once the request is
+/// known to take an event stream and the hub admits it (406, 403, 503 otherwise, without
+/// running the step), `authorizer` sees its head (a client sends its token as
+/// `Authorization: Bearer`, or in the query, since `EventSource` cannot set headers). Its
+/// admission's data becomes the subscriber's; its refusal is the answer, counted as
+/// [`Rejection::Refused`]. An event stream offers no subprotocol: an admission that picks one
+/// is answered 500 (see [`Authorizer::authorize`]).
+pub fn subscribe_authorized<B>(
+    req: &Request<B>,
+    hub: &Hub,
+    authorizer: &Authorizer,
+    config: SseConfig,
+    options: ConnectOptions,
+) -> impl Future<Output = Response<Body>> + Send + 'static {
+    hub_tokio::install_spawner(hub);
+    let head = HttpHead(req);
+    let admitted = sse_core::admit_request(hub, &head).map(|()| {
+        let request = response::auth_request(
+            req.method(),
+            req.uri().path(),
+            req.uri().query(),
+            req.headers(),
+            peer(req),
+        );
+        (request, options.resume_from(&head))
+    });
+    let (hub, authorizer) = (hub.clone(), authorizer.clone());
+    async move {
+        let (request, options) = match admitted {
+            Ok(admitted) => admitted,
+            Err(rejection) => return rejection_response(rejection),
+        };
+        match authorizer.authorize(&hub, request, None, options).await {
+            Ok(options) => {
+                event_stream_response(sse_core::subscribe(&hub, TokioTimer, config, options))
+            }
+            Err(refusal) => refusal_response(&refusal),
+        }
     }
 }

@@ -9,8 +9,10 @@
 //! slowloris, which `warp::serve` lacks, and upgrades enabled). `warp::serve` works too.
 #![doc(test(attr(deny(warnings))))]
 
+mod authorized;
 pub mod sse;
 
+pub use authorized::{ws_authorized, ws_authorized_with, Refused};
 /// SIGTERM or Ctrl-C, both meaning "drain" (from `hub-tokio`).
 pub use hub_hyper::shutdown_signal;
 pub use hub_hyper::WsConfig;
@@ -19,6 +21,7 @@ use http::{HeaderMap, Method, Request, Version};
 use hub_core::{ConnectOptions, HttpVersion, Hub, Rejection, RequestHead};
 use std::convert::Infallible;
 use std::future::Future;
+use std::net::SocketAddr;
 use tokio::net::TcpListener;
 use warp::hyper::upgrade::OnUpgrade;
 use warp::reply::Response;
@@ -36,6 +39,8 @@ pub struct RequestParts {
     method: Method,
     headers: HeaderMap,
     query: Option<String>,
+    path: warp::path::FullPath,
+    peer: Option<SocketAddr>,
     on_upgrade: Option<OnUpgrade>,
 }
 
@@ -63,6 +68,16 @@ impl RequestParts {
         &self.headers
     }
 
+    /// The request path.
+    pub fn path(&self) -> &str {
+        self.path.as_str()
+    }
+
+    /// The peer's address: warp's (under `warp::serve`), else the one [`serve`] recorded.
+    pub fn peer(&self) -> Option<SocketAddr> {
+        self.peer
+    }
+
     /// Upgrades into a client of `hub` (101), or answers 400/403/426/503 like every adapter.
     ///
     /// # Errors
@@ -84,6 +99,7 @@ impl RequestParts {
             }));
         }
         let on_upgrade = self.on_upgrade.take();
+        let options = options.located_at(self.peer, self.path.as_str());
         Ok(
             match hub_hyper::start_upgrade(&self, on_upgrade, hub, options, config) {
                 Ok(accept) => hub_hyper::response::switching_protocols(&accept),
@@ -105,12 +121,16 @@ impl warp::reject::Reject for NotAnUpgrade {}
 
 /// Answers a request that [`ws`] rejected and no other route took, as the hub answers it on
 /// every adapter (426; counted in
-/// [`Stats::rejected_upgrades`](hub_core::Stats::rejected_upgrades)); passes every other
+/// [`Stats::rejected_upgrades`](hub_core::Stats::rejected_upgrades)), and one an
+/// authorization step refused ([`Refused`]: its status, headers and body); passes every other
 /// rejection on. Use it with `Filter::recover`.
 ///
 /// # Errors
 /// The rejection, when it is not [`ws`]'s.
 pub async fn recover(rejection: warp::Rejection) -> Result<Response, warp::Rejection> {
+    if let Some(Refused(refusal)) = rejection.find::<Refused>() {
+        return Ok(hub_hyper::response::refusal(refusal));
+    }
     match rejection.find::<NotAnUpgrade>() {
         Some(NotAnUpgrade { hub, parts }) => Ok(rejection_response(
             hub.accept(parts).err().unwrap_or(Rejection::NotUpgrade),
@@ -129,18 +149,31 @@ pub fn request() -> impl Filter<Extract = (RequestParts,), Error = Infallible> +
         .map(Some)
         .or(warp::any().map(|| None))
         .unify();
+    let peer = warp::addr::remote()
+        .and(warp::ext::optional::<hub_hyper::PeerAddr>())
+        .map(
+            |remote: Option<SocketAddr>, recorded: Option<hub_hyper::PeerAddr>| {
+                remote.or(recorded.map(|p| p.0))
+            },
+        );
     warp::method()
         .and(warp::header::headers_cloned())
         .and(query)
+        .and(warp::path::full())
+        .and(peer)
         .and(warp::ext::optional::<OnUpgrade>())
         .and(warp::ext::optional::<RequestVersion>())
         .map(
-            |method, headers, query, on_upgrade, version: Option<RequestVersion>| RequestParts {
-                version: version.map_or(Version::HTTP_11, |v| v.0),
-                method,
-                headers,
-                query,
-                on_upgrade,
+            |method, headers, query, path, peer, on_upgrade, version: Option<RequestVersion>| {
+                RequestParts {
+                    version: version.map_or(Version::HTTP_11, |v| v.0),
+                    method,
+                    headers,
+                    query,
+                    path,
+                    peer,
+                    on_upgrade,
+                }
             },
         )
 }

@@ -6,12 +6,13 @@
 //! as one comment that warp writes unchanged: the bytes on the wire are the ones `sse-core`
 //! chose, behind one empty comment line.
 
-use crate::{request, RequestParts};
+use crate::{request, Refused, RequestParts};
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
-use hub_core::{ConnectOptions, Hub, Rejection};
+use hub_core::{Authorizer, ConnectOptions, Hub, Rejection};
 use hub_tokio::TokioTimer;
 use std::convert::Infallible;
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Mutex, PoisonError};
 use std::task::{Context, Poll};
@@ -129,9 +130,57 @@ pub fn subscribe_parts(
     options: ConnectOptions,
 ) -> Response {
     hub_tokio::install_spawner(hub);
+    let options = options.located_at(parts.peer(), parts.path());
     match sse_core::subscribe_request(hub, parts, TokioTimer, config, options) {
         Ok(member) => event_stream_reply(member),
         Err(rejection) => crate::rejection_response(rejection),
+    }
+}
+
+/// As [`subscribe`], behind the application's authorization step
+/// ([`subscribe_parts_authorized`]): a refusal rejects with [`Refused`], so add
+/// [`recover`](crate::recover) to answer it.
+pub fn subscribe_authorized(
+    hub: Hub,
+    config: SseConfig,
+    authorizer: Authorizer,
+) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
+    request().and_then(move |parts: RequestParts| {
+        subscribe_parts_authorized(&parts, &hub, &authorizer, config, ConnectOptions::default())
+    })
+}
+
+/// As [`subscribe_parts`], behind the application's authorization step: once the request is
+/// known to take an event stream and the hub admits it (406, 403, 503 otherwise, without
+/// running the step), `authorizer` sees its head (a client sends its token as
+/// `Authorization: Bearer`, or in the query, since `EventSource` cannot set headers). Its
+/// admission's data becomes the subscriber's.
+///
+/// # Errors
+/// [`Refused`] when the step refuses (counted as [`Rejection::Refused`]), or picks a
+/// subprotocol (an event stream offers none: a 500, see [`Authorizer::authorize`]).
+pub fn subscribe_parts_authorized(
+    parts: &RequestParts,
+    hub: &Hub,
+    authorizer: &Authorizer,
+    config: SseConfig,
+    options: ConnectOptions,
+) -> impl Future<Output = Result<Response, warp::Rejection>> + Send + 'static {
+    hub_tokio::install_spawner(hub);
+    let admitted = sse_core::admit_request(hub, parts)
+        .map(|()| (parts.auth_request(), options.resume_from(parts)));
+    let (hub, authorizer) = (hub.clone(), authorizer.clone());
+    async move {
+        let (request, options) = match admitted {
+            Ok(admitted) => admitted,
+            Err(rejection) => return Ok(crate::rejection_response(rejection)),
+        };
+        match authorizer.authorize(&hub, request, None, options).await {
+            Ok(options) => Ok(event_stream_reply(sse_core::subscribe(
+                &hub, TokioTimer, config, options,
+            ))),
+            Err(refusal) => Err(warp::reject::custom(Refused(refusal))),
+        }
     }
 }
 

@@ -22,7 +22,8 @@ mod stream;
 
 pub use encode::{encode_comment, encode_retry, EncodeError, Event};
 pub use member::{
-    acceptable, encode_message, encode_missed, subscribe, subscribe_request, SseMember,
+    acceptable, admit_request, encode_message, encode_missed, subscribe, subscribe_request,
+    SseMember,
 };
 pub use negotiate::{accepts_event_stream, RESPONSE_HEADERS};
 pub use stream::{Closed, SseBody, SseConfig, SseError, SseStream};

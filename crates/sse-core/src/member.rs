@@ -197,11 +197,21 @@ pub fn subscribe_request<R: Timer>(
     config: SseConfig,
     options: ConnectOptions,
 ) -> Result<SseMember<R>, Rejection> {
+    admit_request(hub, head)?;
+    Ok(subscribe(hub, timer, config, options.resume_from(head)))
+}
+
+/// The checks of [`subscribe_request`] alone, for an adapter that runs the application's
+/// authorization step between them and [`subscribe`]: the request can take an event stream
+/// ([`acceptable`]) and the hub admits it ([`Hub::admit`]).
+///
+/// # Errors
+/// As [`subscribe_request`].
+pub fn admit_request(hub: &Hub, head: &dyn RequestHead) -> Result<(), Rejection> {
     if !acceptable(head) {
         return Err(Rejection::NotAcceptable);
     }
-    hub.admit(head)?;
-    Ok(subscribe(hub, timer, config, options.resume_from(head)))
+    hub.admit(head)
 }
 
 /// Whether a request can take an event stream: a `GET` whose first `Accept` header admits it

@@ -11,23 +11,36 @@ use hub_actix::WsConfig;
 use hub_core::ConnectOptions;
 use std::future::Future;
 
+/// Upgrades into `hub`, behind the app's authorization step when it has one (`AUTH_TOKEN`).
+async fn upgrade(
+    req: HttpRequest,
+    body: web::Payload,
+    app: &App,
+    hub: &hub_core::Hub,
+    config: WsConfig,
+) -> HttpResponse {
+    let options = ConnectOptions::websocket();
+    match &app.auth {
+        Some(auth) => hub_actix::upgrade_authorized(&req, body, hub, auth, options, config).await,
+        None => hub_actix::upgrade_with(&req, body, hub, options, config),
+    }
+}
+
 async fn chat(req: HttpRequest, body: web::Payload, app: web::Data<App>) -> HttpResponse {
-    hub_actix::upgrade(&req, body, &app.chat)
+    upgrade(req, body, &app, &app.chat, WsConfig::default()).await
 }
 
 async fn echo(req: HttpRequest, body: web::Payload, app: web::Data<App>) -> HttpResponse {
-    hub_actix::upgrade_with(
-        &req,
-        body,
-        &app.echo,
-        ConnectOptions::websocket(),
-        WsConfig::default().read_buffer_size(ECHO_READ_BUFFER),
-    )
+    let config = WsConfig::default().read_buffer_size(ECHO_READ_BUFFER);
+    upgrade(req, body, &app, &app.echo, config).await
 }
 
 async fn events_chat(req: HttpRequest, app: web::Data<App>) -> HttpResponse {
     match example_common::rooms::chat_events(Some(req.query_string())) {
-        Ok(options) => sse::subscribe_with(&req, &app.chat, app.sse, options),
+        Ok(options) => match &app.auth {
+            Some(auth) => sse::subscribe_authorized(&req, &app.chat, auth, app.sse, options).await,
+            None => sse::subscribe_with(&req, &app.chat, app.sse, options),
+        },
         Err(body) => HttpResponse::BadRequest()
             .content_type("text/plain; charset=utf-8")
             .body(body),
@@ -113,20 +126,24 @@ pub async fn run(
     run_with(listener, app, shutdown, Upgrades::Lean).await
 }
 
-fn lean_route(app: &App, req: &Request) -> Option<(hub_core::Hub, ConnectOptions, WsConfig)> {
-    match req.path() {
-        "/ws/chat" => Some((
-            app.chat.clone(),
-            ConnectOptions::websocket(),
-            WsConfig::default(),
-        )),
-        "/ws/echo" => Some((
-            app.echo.clone(),
-            ConnectOptions::websocket(),
+type LeanRoute = (
+    hub_core::Hub,
+    ConnectOptions,
+    WsConfig,
+    Option<hub_core::Authorizer>,
+);
+
+fn lean_route(app: &App, req: &Request) -> Option<LeanRoute> {
+    let (hub, config) = match req.path() {
+        "/ws/chat" => (&app.chat, WsConfig::default()),
+        "/ws/echo" => (
+            &app.echo,
             WsConfig::default().read_buffer_size(ECHO_READ_BUFFER),
-        )),
-        _ => None,
-    }
+        ),
+        _ => return None,
+    };
+    let options = ConnectOptions::websocket();
+    Some((hub.clone(), options, config, app.auth.clone()))
 }
 
 /// What both binaries' `main` does inside `#[actix_web::main]`: [`example_common::startup`],
@@ -189,7 +206,9 @@ pub async fn run_with(
                     HttpService::build()
                         .client_request_timeout(HANDSHAKE_TIMEOUT)
                         .h1_allow_half_closed(false)
-                        .upgrade(hub_actix::lean::upgrade_service_or(route, fallback))
+                        .upgrade(hub_actix::lean::authorized_upgrade_service_or(
+                            route, fallback,
+                        ))
                         .finish(map_config(app(), |_| AppConfig::default()))
                         .tcp()
                 })?

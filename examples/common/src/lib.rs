@@ -48,10 +48,20 @@
 //!   WebSocket gets 1001 after its queue flushes (the closes spread over
 //!   [`HubConfig::shutdown_spread`], 3 s), event streams end, and the process exits 0 within
 //!   the shutdown timeout ([`HubConfig::shutdown_timeout`], 10 s).
+//! - env `AUTH_TOKEN` (unset or empty: no authentication): when set, `/ws/chat`, `/ws/echo`
+//!   and `/events/chat` require it, checked before any upgrade ([`token_authorizer`]). A
+//!   browser's WebSocket offers it as subprotocols, `new WebSocket(url, ["bearer", token])`,
+//!   and the 101 answers `Sec-WebSocket-Protocol: bearer`; an `EventSource` sends
+//!   `?token=<token>` (URL-safe characters only: the value is compared as sent); any other
+//!   client may send `Authorization: Bearer <token>`. A missing or wrong token gets 401 with
+//!   `WWW-Authenticate: Bearer`, counted as a refused upgrade. Tokens are compared in constant
+//!   time.
 
 pub mod rooms;
 
-use hub_core::{Hub, HubConfig, OriginPolicy, RateLimit};
+use hub_core::{
+    Admission, AuthRequest, Authorizer, Hub, HubConfig, OriginPolicy, RateLimit, Refusal,
+};
 use hub_metrics::prometheus_client::registry::Registry;
 use hub_metrics::HubMetrics;
 use sse_core::{SseConfig, SseStream};
@@ -106,6 +116,8 @@ pub struct Settings {
     pub pong_wait: Duration,
     /// `REDIS_URL`, if set: the chat hub joins the cluster of every server with the same Redis.
     pub redis_url: Option<String>,
+    /// `AUTH_TOKEN`, if set and not empty: the token the protected routes require.
+    pub auth_token: Option<String>,
     /// `RATE_LIMIT_PER_S`, if set: inbound messages a second per WebSocket client (burst as
     /// many, close 1008 past it).
     pub rate_limit_per_s: Option<u32>,
@@ -122,6 +134,7 @@ impl Default for Settings {
             ping_interval: defaults.ping_interval,
             pong_wait: defaults.pong_wait,
             redis_url: None,
+            auth_token: None,
             rate_limit_per_s: None,
             max_connections: None,
         }
@@ -130,7 +143,7 @@ impl Default for Settings {
 
 impl Settings {
     /// Reads `HOST`, `PORT`, `ALLOWED_ORIGINS`, `PING_INTERVAL_MS`, `PONG_WAIT_MS`,
-    /// `REDIS_URL`, `RATE_LIMIT_PER_S` and `MAX_CONNECTIONS`.
+    /// `REDIS_URL`, `RATE_LIMIT_PER_S`, `MAX_CONNECTIONS` and `AUTH_TOKEN`.
     ///
     /// # Errors
     /// A message naming the variable that does not parse.
@@ -159,6 +172,7 @@ impl Settings {
         };
         settings.addr = SocketAddr::new(ip, port);
         settings.redis_url = var("REDIS_URL").filter(|url| !url.is_empty());
+        settings.auth_token = var("AUTH_TOKEN").filter(|token| !token.is_empty());
         if let Some(list) = var("ALLOWED_ORIGINS") {
             let origins: Vec<String> = list
                 .split(',')
@@ -256,6 +270,9 @@ pub struct App {
     pub echo: Hub,
     /// Settings of the event streams.
     pub sse: SseConfig,
+    /// The authorization step of `/ws/chat`, `/ws/echo` and `/events/chat` (`AUTH_TOKEN`);
+    /// `None`: open to all.
+    pub auth: Option<Authorizer>,
     /// What `GET /metrics` encodes: both hubs, labelled `chat` and `echo`.
     pub metrics: Arc<Registry>,
 }
@@ -298,6 +315,7 @@ impl App {
             chat,
             echo,
             sse,
+            auth: None,
             metrics: Arc::new(registry),
         })
     }
@@ -321,6 +339,12 @@ impl App {
                 (500, "metrics unavailable\n".into(), PLAIN)
             }
         }
+    }
+
+    /// With `token` (`Some`), the protected routes require it ([`token_authorizer`]).
+    pub fn with_auth_token(mut self, token: Option<&str>) -> Self {
+        self.auth = token.map(token_authorizer);
+        self
     }
 
     /// Joins the chat hub to every server on the Redis at `url` (`hub_redis`, channel
@@ -382,6 +406,41 @@ impl App {
     }
 }
 
+/// The examples' authorization step for `AUTH_TOKEN`: the token from
+/// [`AuthRequest::bearer_token`] (`Authorization: Bearer`, or the subprotocols
+/// `bearer, <token>`), else the `token` query parameter, compared with `token` in constant
+/// time. Admitted: the subprotocol `bearer` when the client offered it. Refused: 401 with
+/// `WWW-Authenticate: Bearer`.
+pub fn token_authorizer(token: &str) -> Authorizer {
+    let expected: std::sync::Arc<[u8]> = token.as_bytes().into();
+    Authorizer::new(move |req: AuthRequest| {
+        let given = req.bearer_token().or_else(|| req.query_param("token"));
+        let answer = if given.is_some_and(|given| same_token(given.as_bytes(), &expected)) {
+            let admission = Admission::new();
+            Ok(if req.protocols.iter().any(|p| p == "bearer") {
+                admission.protocol("bearer")
+            } else {
+                admission
+            })
+        } else {
+            Err(Refusal::new(401)
+                .header("www-authenticate", "Bearer")
+                .body("missing or invalid token\n"))
+        };
+        std::future::ready(answer)
+    })
+}
+
+/// Whether `given` is `expected`, in a time that depends on `expected`'s length only: every
+/// byte of it is compared, whatever `given` holds.
+fn same_token(given: &[u8], expected: &[u8]) -> bool {
+    let mut diff = usize::from(given.len() != expected.len());
+    for (i, byte) in expected.iter().enumerate() {
+        diff |= usize::from(given.get(i).copied().unwrap_or(0) ^ byte);
+    }
+    std::hint::black_box(diff) == 0
+}
+
 /// Resolves once `hub` starts shutting down.
 pub async fn shut_down(hub: &Hub) {
     loop {
@@ -417,10 +476,12 @@ pub async fn startup(name: &str) -> Result<(std::net::TcpListener, App), std::pr
         eprintln!("cannot listen on {}: {error}", settings.addr);
         std::process::ExitCode::FAILURE
     })?;
-    let app = App::new(config).map_err(|error| {
-        eprintln!("configuration error: {error}");
-        std::process::ExitCode::from(2)
-    })?;
+    let app = App::new(config)
+        .map_err(|error| {
+            eprintln!("configuration error: {error}");
+            std::process::ExitCode::from(2)
+        })?
+        .with_auth_token(settings.auth_token.as_deref());
     if let Some(url) = &settings.redis_url {
         let backplane = app.join_cluster(url).map_err(|error| {
             eprintln!("REDIS_URL: {error}");

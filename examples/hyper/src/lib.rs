@@ -6,10 +6,46 @@ use hub_core::ConnectOptions;
 use hub_hyper::sse;
 use hub_hyper::{Body, WsConfig};
 use std::convert::Infallible;
-use std::future::Future;
+use std::future::{ready, Future};
+use std::pin::Pin;
 use tokio::net::TcpListener;
 
-/// Routes one request.
+/// What [`serve_request`] answers with.
+pub type Answer = Pin<Box<dyn Future<Output = Response<Body>> + Send>>;
+
+/// Routes one request: with `AUTH_TOKEN` ([`App::auth`]), the protected routes behind its
+/// authorization step; every other request (and every one without it) as [`route`].
+pub fn serve_request<B>(app: &App, req: Request<B>) -> Answer {
+    let Some(auth) = &app.auth else {
+        return Box::pin(ready(route(app, req)));
+    };
+    let websocket = ConnectOptions::websocket();
+    match req.uri().path() {
+        "/ws/chat" => Box::pin(hub_hyper::upgrade_authorized(
+            req,
+            &app.chat,
+            auth,
+            websocket,
+            WsConfig::default(),
+        )),
+        "/ws/echo" => Box::pin(hub_hyper::upgrade_authorized(
+            req,
+            &app.echo,
+            auth,
+            websocket,
+            WsConfig::default().read_buffer_size(ECHO_READ_BUFFER),
+        )),
+        "/events/chat" => match example_common::rooms::chat_events(req.uri().query()) {
+            Ok(options) => Box::pin(sse::subscribe_authorized(
+                &req, &app.chat, auth, app.sse, options,
+            )),
+            Err(body) => Box::pin(ready(plain(StatusCode::BAD_REQUEST, body))),
+        },
+        _ => Box::pin(ready(route(app, req))),
+    }
+}
+
+/// Routes one request, without authentication.
 pub fn route<B>(app: &App, req: Request<B>) -> Response<Body> {
     match req.uri().path() {
         "/ws/chat" => hub_hyper::upgrade(req, &app.chat),
@@ -70,8 +106,8 @@ fn text(status: u16, body: String, content_type: &'static str) -> Response<Body>
 pub async fn run(listener: TcpListener, app: App, shutdown: impl Future<Output = ()>) {
     let routes = app.clone();
     let service = move |req: Request<hyper::body::Incoming>| {
-        let response = route(&routes, req);
-        async move { Ok::<_, Infallible>(response) }
+        let response = serve_request(&routes, req);
+        async move { Ok::<_, Infallible>(response.await) }
     };
     let hubs = app.clone();
     let shutdown = async move {

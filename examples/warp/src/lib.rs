@@ -1,44 +1,69 @@
 //! The example on warp: the routes of [`example_common`]'s contract, as filters.
 
 use example_common::{App, ECHO_READ_BUFFER, INDEX_HTML};
-use hub_core::ConnectOptions;
+use hub_core::{Authorizer, ConnectOptions, Hub};
 use hub_warp::sse;
 use hub_warp::{RequestParts, WsConfig};
-use std::future::Future;
+use std::future::{ready, Future};
+use std::pin::Pin;
 use tokio::net::TcpListener;
 use warp::reply::Response;
 use warp::{Filter, Reply};
+
+/// What a route that may reject answers with.
+type Answer = Pin<Box<dyn Future<Output = Result<Response, warp::Rejection>> + Send>>;
+
+/// Upgrades into `hub`, behind `auth` when there is one (`AUTH_TOKEN`).
+fn upgrade(parts: RequestParts, hub: &Hub, auth: Option<&Authorizer>, config: WsConfig) -> Answer {
+    let options = ConnectOptions::websocket();
+    match auth {
+        Some(auth) => Box::pin(parts.upgrade_authorized(hub, auth, options, config)),
+        None => Box::pin(ready(parts.upgrade(hub, options, config))),
+    }
+}
 
 /// Every route of the contract.
 pub fn routes(
     app: App,
 ) -> impl Filter<Extract = (Response,), Error = std::convert::Infallible> + Clone {
-    let chat = warp::path!("ws" / "chat").and(hub_warp::ws(app.chat.clone()));
-    let echo_hub = app.echo.clone();
+    let (chat_hub, chat_auth) = (app.chat.clone(), app.auth.clone());
+    let chat = warp::path!("ws" / "chat")
+        .and(hub_warp::request())
+        .and_then(move |parts: RequestParts| {
+            upgrade(parts, &chat_hub, chat_auth.as_ref(), WsConfig::default())
+        });
+    let (echo_hub, echo_auth) = (app.echo.clone(), app.auth.clone());
     let echo = warp::path!("ws" / "echo")
         .and(hub_warp::request())
         .and_then(move |parts: RequestParts| {
-            let answer = parts.upgrade(
-                &echo_hub,
-                ConnectOptions::websocket(),
-                WsConfig::default().read_buffer_size(ECHO_READ_BUFFER),
-            );
-            async move { answer }
+            let config = WsConfig::default().read_buffer_size(ECHO_READ_BUFFER);
+            upgrade(parts, &echo_hub, echo_auth.as_ref(), config)
         });
     // a request on a WebSocket path that is no upgrade gets the hub's 426
     let ws = chat.or(echo).unify().recover(hub_warp::recover).unify();
-    let chat_hub = app.chat.clone();
+    let (chat_hub, auth) = (app.chat.clone(), app.auth.clone());
     let sse_config = app.sse;
     let events_chat = warp::path!("events" / "chat")
         .and(warp::query::raw().or(warp::any().map(String::new)).unify())
         .and(hub_warp::request())
-        .map(move |query: String, parts: RequestParts| {
-            match example_common::rooms::chat_events(Some(&query)) {
-                Ok(options) => sse::subscribe_parts(&parts, &chat_hub, sse_config, options),
-                Err(body) => warp::reply::with_status(body, warp::http::StatusCode::BAD_REQUEST)
-                    .into_response(),
+        .and_then(move |query: String, parts: RequestParts| -> Answer {
+            match (example_common::rooms::chat_events(Some(&query)), &auth) {
+                (Ok(options), Some(auth)) => Box::pin(sse::subscribe_parts_authorized(
+                    &parts, &chat_hub, auth, sse_config, options,
+                )),
+                (Ok(options), None) => Box::pin(ready(Ok(sse::subscribe_parts(
+                    &parts, &chat_hub, sse_config, options,
+                )))),
+                (Err(body), _) => Box::pin(ready(Ok(warp::reply::with_status(
+                    body,
+                    warp::http::StatusCode::BAD_REQUEST,
+                )
+                .into_response()))),
             }
-        });
+        })
+        // a refused subscription gets the step's answer
+        .recover(hub_warp::recover)
+        .unify();
     let feed_app = app.clone();
     let feed = warp::path!("events" / "feed")
         .and(sse::stream(app.sse))
