@@ -2,9 +2,11 @@
 //! upgrade (or admitted the subscription), before the 101 (or the event stream).
 
 use crate::{Accept, Admission, AuthRequest, ConnectOptions, Hub, Refusal, Rejection};
+use futures_util::FutureExt;
 use std::fmt;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 
@@ -79,11 +81,21 @@ impl Authorizer {
         options: ConnectOptions,
     ) -> Result<ConnectOptions, Refusal> {
         let mut options = options.located_at(request.peer, &request.path);
-        let admission = match self.check(request).await {
-            Ok(admission) => admission,
-            Err(refusal) => {
+        // the application's code: a panic in it answers 500 (counted), never a dropped request
+        let checked = std::panic::catch_unwind(AssertUnwindSafe(|| self.check(request)));
+        let outcome = match checked {
+            Ok(future) => AssertUnwindSafe(future).catch_unwind().await,
+            Err(panic) => Err(panic),
+        };
+        let admission = match outcome {
+            Ok(Ok(admission)) => admission,
+            Ok(Err(refusal)) => {
                 hub.refused(&refusal);
                 return Err(refusal);
+            }
+            Err(_) => {
+                tracing::error!("the authorization step panicked: answering 500");
+                return Err(refuse(hub, Rejection::AuthorizationPanicked));
             }
         };
         if hub.is_shutting_down() {

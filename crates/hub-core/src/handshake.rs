@@ -166,6 +166,9 @@ pub enum Rejection {
     /// offer ([`ProtocolNotOffered`]); logged as the application's error, never sent on the
     /// wire.
     UnofferedProtocol,
+    /// 500: the application's authorization step panicked (logged; the request is answered,
+    /// never dropped).
+    AuthorizationPanicked,
 }
 
 impl Rejection {
@@ -189,6 +192,7 @@ impl Rejection {
         Rejection::ProtocolsTooLarge,
         Rejection::Refused,
         Rejection::UnofferedProtocol,
+        Rejection::AuthorizationPanicked,
     ];
 
     /// A stable snake_case name, for metrics labels.
@@ -210,6 +214,7 @@ impl Rejection {
             Rejection::ProtocolsTooLarge => "protocols_too_large",
             Rejection::Refused => "refused",
             Rejection::UnofferedProtocol => "unoffered_protocol",
+            Rejection::AuthorizationPanicked => "authorization_panicked",
         }
     }
 
@@ -232,7 +237,7 @@ impl Rejection {
             Rejection::ProtocolsTooLarge => 431,
             Rejection::ShuttingDown | Rejection::TooManyConnections => 503,
             Rejection::NotAcceptable => 406,
-            Rejection::UnofferedProtocol => 500,
+            Rejection::UnofferedProtocol | Rejection::AuthorizationPanicked => 500,
         }
     }
 
@@ -254,7 +259,9 @@ impl Rejection {
             Rejection::NotAcceptable => "this endpoint serves text/event-stream to GET requests\n",
             Rejection::ProtocolsTooLarge => "too many or too long Sec-WebSocket-Protocol values\n",
             Rejection::Refused => "forbidden\n",
-            Rejection::UnofferedProtocol => "internal server error\n",
+            Rejection::UnofferedProtocol | Rejection::AuthorizationPanicked => {
+                "internal server error\n"
+            }
         }
     }
 

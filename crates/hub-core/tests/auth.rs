@@ -85,3 +85,33 @@ fn the_bearer_token_is_found_where_each_client_can_put_it() {
     assert_eq!(query.query_param("token"), Some("q1"));
     assert_eq!(query.query_param("missing"), None);
 }
+
+#[tokio::test]
+async fn a_panicking_authorization_step_is_answered_500_and_counted_never_dropped() {
+    let hub = Hub::new();
+    let sync_panic = hub_core::Authorizer::new(|_: AuthRequest| -> std::future::Ready<_> {
+        panic!("a bug in the application's check")
+    });
+    let async_panic = hub_core::Authorizer::new(|_: AuthRequest| async {
+        tokio::task::yield_now().await;
+        if true {
+            panic!("a bug after an await");
+        }
+        Ok(hub_core::Admission::new())
+    });
+    for step in [sync_panic, async_panic] {
+        let mut accept = hub.accept(&upgrade_head()).unwrap();
+        let request = AuthRequest::new("GET", "/ws/chat");
+        let refusal = step
+            .authorize(
+                &hub,
+                request,
+                Some(&mut accept),
+                hub_core::ConnectOptions::websocket(),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(refusal.status, 500);
+    }
+    assert_eq!(hub.stats().rejected(Rejection::AuthorizationPanicked), 2);
+}
