@@ -232,6 +232,7 @@ async fn upgrade(
     if io.write_all(head.as_bytes()).await.is_err() {
         return;
     }
+    let options = options.accepted(&accept);
     hub_tokio::serve_partially_read(hub, io, already_read, options, config).await;
 }
 

@@ -126,6 +126,7 @@ fn switching_protocols(
 ) -> HttpResponse {
     let (io, response_stream) = io::duplex(payload);
     let hub = hub.clone();
+    let options = options.accepted(accept);
     actix_web::rt::spawn(async move {
         hub_tokio::serve(hub, io, options, config).await;
     });
@@ -135,6 +136,9 @@ fn switching_protocols(
         .insert_header((header::SEC_WEBSOCKET_ACCEPT, accept.accept_key.as_str()));
     if let Some(protocol) = &accept.protocol {
         builder.insert_header((header::SEC_WEBSOCKET_PROTOCOL, protocol.as_str()));
+    }
+    if let Some(extensions) = accept.extensions() {
+        builder.insert_header((header::SEC_WEBSOCKET_EXTENSIONS, extensions));
     }
     builder.streaming(response_stream)
 }

@@ -113,6 +113,10 @@ pub struct HubConfig {
     /// The hub's name, in every connection's tracing span (and the metrics' `hub` label, by
     /// convention). Default: `"hub"`.
     pub name: std::sync::Arc<str>,
+    /// permessage-deflate (RFC 7692): negotiated with every WebSocket client that offers it
+    /// (browsers all do), messages from [`DeflateConfig::threshold`] bytes up compressed once
+    /// per broadcast. Default: on, 128 bytes, level 1.
+    pub deflate: crate::codec::DeflateConfig,
 }
 
 impl Default for HubConfig {
@@ -135,6 +139,7 @@ impl Default for HubConfig {
             rate_limit: None,
             shutdown_spread: Duration::from_secs(3),
             name: std::sync::Arc::from("hub"),
+            deflate: crate::codec::DeflateConfig::default(),
         }
     }
 }
@@ -227,6 +232,13 @@ impl HubConfig {
     /// Set [`Self::shutdown_spread`].
     pub fn shutdown_spread(mut self, window: Duration) -> Self {
         self.shutdown_spread = window;
+        self
+    }
+
+    /// Set [`Self::deflate`]; [`DeflateConfig::disabled`](crate::codec::DeflateConfig::disabled)
+    /// turns permessage-deflate off.
+    pub fn deflate(mut self, deflate: crate::codec::DeflateConfig) -> Self {
+        self.deflate = deflate;
         self
     }
 

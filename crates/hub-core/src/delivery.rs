@@ -2,6 +2,7 @@
 //! and what the hub does for a backplane's [`Local`] handle.
 
 use crate::broadcast::Broadcast;
+use crate::codec::Deflated;
 use crate::history::{HistoryError, MAX_ID};
 use crate::local::{Deliver, Local};
 use crate::message::Message;
@@ -51,16 +52,20 @@ impl HubInner {
         message: &Message,
     ) -> usize {
         let mut evicted: Vec<ClientId> = Vec::new();
+        // compressed at most once, by the first recipient that negotiated permessage-deflate
+        let deflate = &self.config.deflate;
+        let deflated = (deflate.enabled && message.len() >= deflate.threshold)
+            .then(|| Arc::new(Deflated::new()));
         let queued = match audience {
             Audience::Everyone => {
                 let registry = self.registry.read().unwrap_or_else(PoisonError::into_inner);
                 let clients = registry
                     .values()
                     .map(|shared| (shared, shared.resume_after.load(Ordering::Relaxed)));
-                push_all(clients, id, message, &mut evicted)
+                push_all(clients, id, message, deflated, &mut evicted)
             }
             Audience::Topic(topic) => match self.topics().topic(topic) {
-                Some(entry) => push_all(entry.audience(id), id, message, &mut evicted),
+                Some(entry) => push_all(entry.audience(id), id, message, deflated, &mut evicted),
                 None => 0,
             },
         };
@@ -79,6 +84,7 @@ fn push_all<'a>(
     clients: impl Iterator<Item = (&'a Arc<Shared>, u64)>,
     id: Option<u64>,
     message: &Message,
+    deflated: Option<Arc<Deflated>>,
     evicted: &mut Vec<ClientId>,
 ) -> usize {
     let mut queued = 0;
@@ -86,7 +92,7 @@ fn push_all<'a>(
         if id.is_some_and(|id| id <= after) {
             continue; // seen already
         }
-        match client.push(id, message.clone()) {
+        match client.push_shared(id, message.clone(), deflated.clone()) {
             Push::Queued => queued += 1,
             // counted by the push; leaves the registry once the locks are released
             Push::Evicted => evicted.push(client.id),

@@ -83,6 +83,12 @@ pub struct Accept {
     pub offered: Vec<String>,
     /// The subprotocol the 101 answers with, chosen by [`Accept::select_protocol`].
     pub protocol: Option<String>,
+    /// permessage-deflate, when the client offered it and the hub enables it
+    /// ([`HubConfig::deflate`](crate::HubConfig::deflate)); the 101 then names it and the
+    /// connection must use it ([`ConnectOptions::accepted`](crate::ConnectOptions::accepted)).
+    pub deflate: Option<crate::codec::Deflate>,
+    /// The `Sec-WebSocket-Extensions` value of the 101.
+    extensions: Option<String>,
 }
 
 /// [`Accept::select_protocol`] was given a subprotocol the client did not offer: a mistake in
@@ -115,7 +121,27 @@ impl Accept {
         if let Some(protocol) = &self.protocol {
             headers.push(("sec-websocket-protocol", protocol.as_str()));
         }
+        if let Some(extensions) = &self.extensions {
+            headers.push(("sec-websocket-extensions", extensions.as_str()));
+        }
         headers
+    }
+
+    /// Agrees permessage-deflate from the request's offers (`Sec-WebSocket-Extensions`) under
+    /// `config`; the hub calls it while accepting.
+    pub(crate) fn negotiate(
+        &mut self,
+        head: &dyn RequestHead,
+        config: &crate::codec::DeflateConfig,
+    ) {
+        self.deflate =
+            crate::codec::negotiate(head.header_values("sec-websocket-extensions"), config);
+        self.extensions = self.deflate.map(|d| d.response_header());
+    }
+
+    /// The `Sec-WebSocket-Extensions` value of the 101, when an extension was agreed.
+    pub fn extensions(&self) -> Option<&str> {
+        self.extensions.as_deref()
     }
 }
 
@@ -363,6 +389,8 @@ pub(crate) fn validate(head: &dyn RequestHead) -> Result<Accept, Rejection> {
             accept_key: accept_key(key),
             offered,
             protocol: None,
+            deflate: None,
+            extensions: None,
         }),
         _ => Err(Rejection::BadKey),
     }

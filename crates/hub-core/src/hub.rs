@@ -226,8 +226,9 @@ impl Hub {
         if self.is_shutting_down() {
             return Err(Rejection::ShuttingDown);
         }
-        let accept = handshake::validate(head)?;
+        let mut accept = handshake::validate(head)?;
         self.check_admission(head)?;
+        accept.negotiate(head, &self.inner.config.deflate);
         Ok(accept)
     }
 

@@ -11,6 +11,7 @@ mod backplane;
 mod broadcast;
 mod catch_up;
 mod client;
+pub mod codec;
 mod config;
 mod delivery;
 mod driver;

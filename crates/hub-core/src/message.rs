@@ -90,6 +90,12 @@ impl From<Vec<u8>> for Message {
     }
 }
 
+impl From<Text> for Message {
+    fn from(text: Text) -> Self {
+        Message::Text(text)
+    }
+}
+
 impl From<Bytes> for Message {
     fn from(b: Bytes) -> Self {
         Message::Binary(b)

@@ -53,6 +53,9 @@ pub struct ConnectOptions {
     pub peer: Option<std::net::SocketAddr>,
     /// The route it came in on (the request path), for the connection's tracing span.
     pub route: Option<Arc<str>>,
+    /// permessage-deflate as agreed in the upgrade ([`Self::accepted`]); the transport
+    /// compresses and inflates with it.
+    pub deflate: Option<crate::codec::Deflate>,
 }
 
 impl Default for ConnectOptions {
@@ -66,6 +69,7 @@ impl Default for ConnectOptions {
             topic_set: HashSet::new(),
             peer: None,
             route: None,
+            deflate: None,
         }
     }
 }
@@ -155,6 +159,14 @@ impl ConnectOptions {
     /// The topics given to [`Self::topics`], in order, without duplicates.
     pub fn initial_topics(&self) -> Vec<&str> {
         self.topics.iter().map(|t| &**t).collect()
+    }
+
+    /// What the upgrade agreed that the connection must honour: its extensions
+    /// ([`Accept::deflate`](crate::Accept::deflate)). Adapters call it with the
+    /// [`Accept`](crate::Accept) they answer 101 with.
+    pub fn accepted(mut self, accept: &crate::Accept) -> Self {
+        self.deflate = accept.deflate;
+        self
     }
 
     /// Unless [`Self::last_event_id`] is already set, the request's resume point

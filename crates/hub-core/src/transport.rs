@@ -29,6 +29,11 @@ pub enum Outgoing {
         message: Message,
         /// Its id in the hub's history.
         id: Option<u64>,
+        /// The compressed form every recipient of its broadcast shares, for a transport that
+        /// negotiated permessage-deflate: computed by the first that needs it
+        /// ([`Deflated::get`](crate::codec::Deflated::get)). `None` for a message sent to
+        /// one client, or too short to compress.
+        deflated: Option<std::sync::Arc<crate::codec::Deflated>>,
     },
     /// A resuming client missed messages the history no longer holds. Written before the
     /// replay; see the README's "Resume" section for each transport's encoding.

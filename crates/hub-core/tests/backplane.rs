@@ -80,7 +80,7 @@ fn drained(
     std::mem::take(&mut *written.lock().unwrap())
         .into_iter()
         .filter_map(|o| match o {
-            Outgoing::Message { message, id } => {
+            Outgoing::Message { message, id, .. } => {
                 Some((id.unwrap_or(0), message.as_text()?.to_string()))
             }
             Outgoing::Missed(m) => Some((0, format!("missed after {}", m.last_event_id))),

@@ -30,7 +30,7 @@ fn drain(conn: &mut Conn, written: &Mutex<Vec<Outgoing>>) -> (Option<Missed>, Ve
     let messages = written
         .iter()
         .filter_map(|o| match o {
-            Outgoing::Message { message, id } => {
+            Outgoing::Message { message, id, .. } => {
                 Some((id.unwrap(), message.as_text().unwrap().to_owned()))
             }
             _ => None,

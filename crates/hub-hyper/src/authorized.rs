@@ -109,6 +109,6 @@ pub async fn authorize_upgrade(
     let options = authorizer
         .authorize(hub, request, Some(&mut accept), options)
         .await?;
-    spawn_client(on_upgrade, hub, options, config);
+    spawn_client(on_upgrade, hub, options.accepted(&accept), config);
     Ok(accept)
 }

@@ -119,7 +119,12 @@ pub fn start_upgrade(
     config: WsConfig,
 ) -> Result<hub_core::Accept, Rejection> {
     let accept = hub.accept(head)?;
-    spawn_client(on_upgrade, hub, options.resume_from(head), config);
+    spawn_client(
+        on_upgrade,
+        hub,
+        options.resume_from(head).accepted(&accept),
+        config,
+    );
     Ok(accept)
 }
 

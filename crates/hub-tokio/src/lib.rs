@@ -6,14 +6,12 @@ mod transport;
 
 pub use signal::shutdown_signal;
 
-use transport::{Shim, WsTransport};
+use transport::WsTransport;
 
 use hub_core::{ConnectOptions, DisconnectReason, Hub, Timer};
 use std::pin::Pin;
 use std::time::Instant;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
-use tokio_tungstenite::WebSocketStream;
 
 /// tokio's clock and sleep. Under `tokio::time::pause()` the hub runs on virtual time.
 #[derive(Clone, Copy, Debug, Default)]
@@ -31,14 +29,14 @@ impl Timer for TokioTimer {
     }
 }
 
-/// Socket buffer tuning for tungstenite. These are memory/throughput trade-offs, not policy:
-/// limits come from the hub's [`HubConfig`](hub_core::HubConfig).
+/// Socket buffer tuning. These are memory/throughput trade-offs, not policy: limits come
+/// from the hub's [`HubConfig`](hub_core::HubConfig).
 #[derive(Clone, Copy, Debug)]
 #[non_exhaustive]
 pub struct WsConfig {
-    /// Bytes read from the socket per read call; allocated (and zeroed) up front for every
-    /// connection. tungstenite's default is 128 KiB, which costs ~137 kB per idle connection.
-    /// Default: 256 bytes (about 2 kB per idle connection; large messages take more syscalls).
+    /// Bytes taken from the socket per read call, at most 16 KiB. They land in a buffer on the
+    /// stack, so this costs an idle connection nothing; larger reads take large messages in
+    /// fewer syscalls. Default: 8 KiB.
     pub read_buffer_size: usize,
     /// Outgoing frames collect in the transport's own buffer and leave in one write per flush;
     /// past this many bytes the transport pushes back until the socket takes them, and stops
@@ -51,16 +49,16 @@ pub struct WsConfig {
 impl Default for WsConfig {
     fn default() -> Self {
         Self {
-            read_buffer_size: 256,
+            read_buffer_size: 8 * 1024,
             write_buffer_size: 64 * 1024,
         }
     }
 }
 
 impl WsConfig {
-    /// Set [`Self::read_buffer_size`].
+    /// Set [`Self::read_buffer_size`] (clamped to 1 byte..16 KiB).
     pub fn read_buffer_size(mut self, bytes: usize) -> Self {
-        self.read_buffer_size = bytes;
+        self.read_buffer_size = bytes.clamp(1, transport::MAX_READ_CHUNK);
         self
     }
 
@@ -69,27 +67,14 @@ impl WsConfig {
         self.write_buffer_size = bytes;
         self
     }
-
-    /// The tungstenite configuration for a hub: the read buffer and the hub's message limit.
-    /// tungstenite buffers no writes (`write_buffer_size` 0): its frames go straight to the
-    /// transport's own buffer, which [`Self::write_buffer_size`] bounds.
-    pub fn tungstenite(&self, hub: &Hub) -> WebSocketConfig {
-        let max = hub.config().max_message_size;
-        // tungstenite's frames (pongs, closes) go straight to the transport's own buffer,
-        // which `write_buffer_size` bounds
-        WebSocketConfig::default()
-            .read_buffer_size(self.read_buffer_size)
-            .write_buffer_size(0)
-            .max_message_size(Some(max))
-            .max_frame_size(Some(max))
-    }
 }
 
 /// Serves an already-upgraded socket (the 101 has been sent) as a client of `hub`, until the
 /// connection ends. Adapters spawn it.
 ///
 /// `options` carries the client's metadata (read with
-/// [`Client::data`](hub_core::Client::data)) and its resume point.
+/// [`Client::data`](hub_core::Client::data)), its resume point, and the extensions the 101
+/// agreed ([`ConnectOptions::accepted`]).
 pub async fn serve<S>(
     hub: Hub,
     io: S,
@@ -115,15 +100,13 @@ where
     S: AsyncRead + AsyncWrite + Unpin + 'static,
 {
     install_spawner(&hub);
-    let tungstenite = Some(config.tungstenite(&hub));
-    let ws = WebSocketStream::from_partially_read(
-        Shim::new(io),
-        already_read,
-        Role::Server,
-        tungstenite,
-    )
-    .await;
-    let transport = WsTransport::new(ws, config.write_buffer_size);
+    let setup = transport::Setup {
+        max_message_size: hub.config().max_message_size,
+        read_chunk: config.read_buffer_size,
+        high_water: config.write_buffer_size,
+        deflate: options.deflate,
+    };
+    let transport = WsTransport::new(io, already_read, setup);
     hub.connect(transport, TokioTimer, options).await
 }
 

@@ -118,7 +118,7 @@ impl Sink<Outgoing> for SseTransport {
     fn start_send(self: Pin<&mut Self>, item: Outgoing) -> Result<(), Self::Error> {
         let mut outbox = self.lock();
         match item {
-            Outgoing::Message { message, id } => {
+            Outgoing::Message { message, id, .. } => {
                 crate::cache::encode_message_cached(&mut outbox.bytes, id, &message)
             }
             Outgoing::Missed(missed) => encode_missed(&mut outbox.bytes, missed),

@@ -2,12 +2,14 @@
 //! clock, in the order a client is owed them.
 
 use super::{after, Connection, State, IDLE_QUEUE_CAPACITY, WRITE_BUDGET};
+use crate::codec::Deflated;
 use crate::message::Message;
 use crate::state::CloseRequest;
 use crate::stats::{Counters, DisconnectReason};
 use crate::transport::{Outgoing, Timer, Transport, TransportError};
 use bytes::Bytes;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -30,8 +32,10 @@ impl<T: Transport, R: Timer> Connection<T, R> {
                 self.start_message(Some(id), message)
             } else {
                 let next = self.client.shared.lock().data.pop_front();
-                let Some((id, message)) = next else { return };
-                self.start_message(id, message)
+                let Some((id, message, deflated)) = next else {
+                    return;
+                };
+                self.start_shared(id, message, deflated)
             };
             if sent.is_err() {
                 return;
@@ -149,7 +153,7 @@ impl<T: Transport, R: Timer> Connection<T, R> {
                     }
                 }
             };
-            let Some((id, message)) = next else {
+            let Some((id, message, deflated)) = next else {
                 if let Some(request) = request {
                     self.begin_close(request.frame, request.reason);
                 }
@@ -158,7 +162,7 @@ impl<T: Transport, R: Timer> Connection<T, R> {
             if let (Some(request), State::Open) = (request, &self.state) {
                 self.start_draining(request, now);
             }
-            self.start_message(id, message)?;
+            self.start_shared(id, message, deflated)?;
         }
         cx.waker().wake_by_ref();
         Ok(())
@@ -205,8 +209,22 @@ impl<T: Transport, R: Timer> Connection<T, R> {
         id: Option<u64>,
         message: Message,
     ) -> Result<(), DisconnectReason> {
+        self.start_shared(id, message, None)
+    }
+
+    /// [`Self::start_message`], with the compressed form the message's broadcast shares.
+    fn start_shared(
+        &mut self,
+        id: Option<u64>,
+        message: Message,
+        deflated: Option<Arc<Deflated>>,
+    ) -> Result<(), DisconnectReason> {
         let len = message.len() as u64;
-        self.start(Outgoing::Message { message, id })?;
+        self.start(Outgoing::Message {
+            message,
+            id,
+            deflated,
+        })?;
         Counters::add(&self.counters().messages_out, 1);
         Counters::add(&self.counters().bytes_out, len);
         Ok(())

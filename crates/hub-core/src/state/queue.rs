@@ -2,6 +2,7 @@
 //! hub's registry.
 
 use super::{ClientId, HubInner};
+use crate::codec::Deflated;
 use crate::message::{CloseCode, CloseFrame, Message};
 use crate::options::ClientKind;
 use crate::stats::DisconnectReason;
@@ -9,7 +10,7 @@ use futures_util::task::AtomicWaker;
 use std::any::Any;
 use std::collections::VecDeque;
 use std::sync::atomic::AtomicU64;
-use std::sync::{Mutex, MutexGuard, PoisonError, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 
 /// A request to end the connection, decided by the hub or the application.
 #[derive(Clone, Debug)]
@@ -23,9 +24,13 @@ pub(crate) struct CloseRequest {
     pub(crate) delay: std::time::Duration,
 }
 
+/// A queued message: its history id, and the compressed form its broadcast shares (when the
+/// hub compresses and the message is long enough).
+pub(crate) type Entry = (Option<u64>, Message, Option<Arc<Deflated>>);
+
 #[derive(Debug, Default)]
 pub(crate) struct Queue {
-    pub(crate) data: VecDeque<(Option<u64>, Message)>,
+    pub(crate) data: VecDeque<Entry>,
     /// `true` once the client has left (closed, evicted, gone): nothing more is accepted.
     /// Whoever sets it counts the departure, so each client is counted exactly once.
     pub(crate) closed: bool,
@@ -80,6 +85,16 @@ impl Shared {
 
     /// Queues a message, or evicts the client when its queue is full. Never blocks on the peer.
     pub(crate) fn push(&self, id: Option<u64>, message: Message) -> Push {
+        self.push_shared(id, message, None)
+    }
+
+    /// [`Self::push`], with the compressed form the message's other recipients share.
+    pub(crate) fn push_shared(
+        &self,
+        id: Option<u64>,
+        message: Message,
+        deflated: Option<Arc<Deflated>>,
+    ) -> Push {
         let mut q = self.lock();
         if q.closed {
             return Push::Closed;
@@ -100,7 +115,7 @@ impl Shared {
             return Push::Evicted;
         }
         let was_empty = q.data.is_empty();
-        q.data.push_back((id, message));
+        q.data.push_back((id, message, deflated));
         drop(q);
         if was_empty {
             self.waker.wake();
