@@ -114,8 +114,8 @@ pub struct HubConfig {
     /// convention). Default: `"hub"`.
     pub name: std::sync::Arc<str>,
     /// permessage-deflate (RFC 7692): negotiated with every WebSocket client that offers it
-    /// (browsers all do), messages from [`DeflateConfig::threshold`] bytes up compressed once
-    /// per broadcast. Default: on, 128 bytes, level 1.
+    /// (browsers all do), every message compressed (from [`DeflateConfig::threshold`] bytes
+    /// up), once per broadcast. Default: on, threshold 0, level 1.
     pub deflate: crate::codec::DeflateConfig,
 }
 

@@ -460,8 +460,15 @@ fn a_broadcast_is_compressed_once() {
     // and they inflate back to the message
     let bytes = frame(OpCode::Data(Data::Text), true, true, &first);
     assert_eq!(decode(&bytes).unwrap(), vec![msg(&payload)]);
-    // below the threshold nothing is compressed
-    assert!(deflate.compress(b"short").is_none());
+    // by default every message is compressed, even one deflate cannot shrink
+    assert!(deflate.compress(b"short").is_some());
+    let config = DeflateConfig::default().threshold(128);
+    let deflate = negotiate([&b"permessage-deflate"[..]].into_iter(), &config).unwrap();
+    assert!(
+        deflate.compress(&[b'x'; 127]).is_none(),
+        "under the threshold"
+    );
+    assert!(deflate.compress(&[b'x'; 128]).is_some());
 }
 
 /// One step of a client's stream: a message (text or binary, in fragments, maybe compressed)

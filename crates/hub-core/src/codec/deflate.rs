@@ -18,8 +18,11 @@ use std::sync::OnceLock;
 pub struct DeflateConfig {
     /// Whether the extension is negotiated with clients that offer it. Default: `true`.
     pub enabled: bool,
-    /// Messages shorter than this go uncompressed (a compressed frame of a few bytes is no
-    /// smaller and costs CPU at both ends). Default: 128 bytes.
+    /// Messages shorter than this go uncompressed. Default: 0, every message is compressed,
+    /// as browsers do: a broadcast is compressed once whatever its audience, and JSON of a
+    /// few dozen bytes still shrinks. A threshold (say 128) saves CPU where short messages
+    /// go to one client at a time. A message at or over it is always sent compressed, even
+    /// when deflate gains nothing (a few bytes at most), so the receiver never has to tell.
     pub threshold: usize,
     /// The zlib compression level, 1 (fastest) to 9 (smallest). Default: 1: JSON shrinks
     /// nearly as much as at 6, for a fraction of the CPU.
@@ -30,7 +33,7 @@ impl Default for DeflateConfig {
     fn default() -> Self {
         Self {
             enabled: true,
-            threshold: 128,
+            threshold: 0,
             level: 1,
         }
     }
@@ -92,7 +95,7 @@ impl Deflate {
     }
 
     /// `payload` compressed for this client, or `None` when it goes uncompressed (under the
-    /// threshold, or no smaller compressed).
+    /// threshold).
     pub fn compress(&self, payload: &[u8]) -> Option<Bytes> {
         if payload.len() < self.threshold {
             return None;
@@ -259,7 +262,7 @@ thread_local! {
 }
 
 /// Compresses one message on its own (no context before or after it), without the trailing
-/// `00 00 ff ff`; `None` if the result would be no smaller than `payload`.
+/// `00 00 ff ff` (RFC 7692 §7.2.1). `None` only if the compressor fails.
 pub fn compress(payload: &[u8], level: u32, window_bits: u8) -> Option<Bytes> {
     COMPRESSORS.with(|cell| {
         let mut compressors = cell.borrow_mut();
@@ -298,15 +301,12 @@ fn compress_with(compressor: &mut Compress, payload: &[u8]) -> Option<Bytes> {
         if consumed == payload.len() && out.len() < out.capacity() {
             break;
         }
-        if out.len() > payload.len() + 64 {
-            return None; // growing: not worth it
-        }
     }
     if !out.ends_with(&TAIL) {
         return None;
     }
     out.truncate(out.len() - TAIL.len());
-    (out.len() < payload.len()).then(|| Bytes::from(out))
+    Some(Bytes::from(out))
 }
 
 /// Inflates one compressed message (RFC 7692 §7.2.2), failing as soon as it would exceed
