@@ -10,6 +10,8 @@ use tokio::net::TcpStream;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Frame {
     pub fin: bool,
+    /// RSV1: the message is compressed (permessage-deflate).
+    pub rsv1: bool,
     pub opcode: u8,
     pub payload: Vec<u8>,
 }
@@ -118,6 +120,7 @@ impl RawWs {
         let mut head = [0u8; 2];
         self.stream.read_exact(&mut head).await.ok()?;
         let fin = head[0] & 0x80 != 0;
+        let rsv1 = head[0] & 0x40 != 0;
         let opcode = head[0] & 0x0f;
         let len = match head[1] & 0x7f {
             126 => {
@@ -137,6 +140,7 @@ impl RawWs {
         self.stream.read_exact(&mut payload).await.ok()?;
         Some(Frame {
             fin,
+            rsv1,
             opcode,
             payload,
         })

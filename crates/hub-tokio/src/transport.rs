@@ -202,7 +202,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Stream for WsTransport<S> {
                 return Poll::Ready(Some(Err(TransportError::Closed)));
             }
             let result = this.decoder.decode(&mut input);
-            if !input.is_empty() {
+            if matches!(result, Ok(Some(_))) && !input.is_empty() {
+                // the next frame's first bytes (after an error, nothing more is decoded)
                 this.stash.extend_from_slice(input);
             }
             match result {
