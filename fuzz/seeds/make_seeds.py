@@ -1,6 +1,7 @@
-"""Writes the driver_inbound seed inputs: well-formed client frames the fuzzer mutates from.
+"""Writes the seed inputs of driver_inbound and codec: well-formed client frames (and
+compressed messages) the fuzzer mutates from.
 
-    python3 fuzz/seeds/make_seeds.py   # into fuzz/corpus/driver_inbound/
+    python3 fuzz/seeds/make_seeds.py   # into fuzz/corpus/driver_inbound/ and fuzz/corpus/codec/
 """
 
 import pathlib
@@ -41,3 +42,34 @@ OUT.mkdir(parents=True, exist_ok=True)
 for name, data in SEEDS.items():
     (OUT / f"seed-{name}").write_bytes(data)
 print(f"{len(SEEDS)} seeds in {OUT}")
+
+
+def codec_seeds():
+    """The codec target's inputs: (mode, chunk, bytes), as `arbitrary` reads them (two bytes,
+    then the rest). Mode bit 0: deflate negotiated; bit 1: the bytes are one compressed
+    message's payload (bit 2: text)."""
+    import zlib
+
+    def deflate(data):
+        c = zlib.compressobj(6, zlib.DEFLATED, -15)
+        out = c.compress(data) + c.flush(zlib.Z_SYNC_FLUSH)
+        return out[:-4]
+
+    out = OUT.parent / "codec"
+    out.mkdir(parents=True, exist_ok=True)
+    seeds = {
+        "frames": bytes([1, 3]) + b"".join(SEEDS.values()),
+        "compressed-text": bytes([7, 5]) + deflate(b'{"type":"chat","text":"hello"}' * 8),
+        "compressed-binary": bytes([3, 1]) + deflate(bytes(range(256)) * 4),
+        "bomb": bytes([3, 16]) + deflate(bytes(200_000)),
+    }
+    # a compressed frame with RSV1 set, as raw frames
+    f = bytearray(frame(0x1, deflate(b"hello hello hello hello")))
+    f[0] |= 0x40
+    seeds["compressed-frame"] = bytes([1, 2]) + bytes(f)
+    for name, data in seeds.items():
+        (out / f"seed-{name}").write_bytes(data)
+    print(f"{len(seeds)} seeds in {out}")
+
+
+codec_seeds()

@@ -10,7 +10,7 @@ use crate::{cargo, project_root};
 use std::process::{Command, Stdio};
 
 /// The targets, in `fuzz/fuzz_targets/`.
-const TARGETS: [&str; 2] = ["sse_encoder", "driver_inbound"];
+const TARGETS: [&str; 3] = ["sse_encoder", "codec", "driver_inbound"];
 
 /// A single input taking longer than this is a hang.
 const INPUT_TIMEOUT_S: u32 = 10;
