@@ -44,6 +44,17 @@ async def chat_broadcast(ws_base):
         assert json.loads(await a.recv())["text"] == "from python"
 
 
+async def deflate_negotiated(ws_base):
+    # websockets offers permessage-deflate by default; the hub agrees, without context takeover
+    async with websockets.connect(ws_base + "ws/echo") as ws:
+        agreed = ws.response.headers.get("Sec-WebSocket-Extensions", "")
+        assert agreed.startswith("permessage-deflate"), agreed
+        assert "client_no_context_takeover" in agreed, agreed
+        text = json.dumps({"type": "chat", "text": "compress me " * 500})
+        await ws.send(text)
+        assert await ws.recv() == text
+
+
 async def clean_close(ws_base):
     ws = await websockets.connect(ws_base + "ws/chat")
     await ws.close(code=1000, reason="bye")
@@ -83,6 +94,7 @@ async def main(base):
     ws_base = base.replace("http://", "ws://")
     await check("echo of text, binary and 1 MiB (websockets)", echo_text_and_binary(ws_base))
     await check("chat broadcast reaches both (websockets)", chat_broadcast(ws_base))
+    await check("permessage-deflate agreed and a 6 KB message round-trips (websockets)", deflate_negotiated(ws_base))
     await check("clean close handshake (websockets)", clean_close(ws_base))
     await check("feed tick as JSON (httpx-sse)", feed_tick(base))
     await check("chat over SSE, resumed with Last-Event-ID (httpx-sse)", chat_over_sse_with_resume(base, ws_base))

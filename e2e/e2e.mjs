@@ -119,6 +119,37 @@ async function chatTest(browser, base) {
   await b.close();
 }
 
+// permessage-deflate: Chromium offers it on every WebSocket; the example must agree to it
+// (ws.extensions names it) and a broadcast (compressed once by the hub, RSV1 on the wire)
+// must arrive intact in two pages, a large compressible one and a short one alike.
+async function deflateTest(browser, base) {
+  const wsUrl = base.replace('http://', 'ws://') + 'ws/chat';
+  const pages = [await browser.newPage(), await browser.newPage()];
+  const big = JSON.stringify({ type: 'chat', text: 'deflate '.repeat(400), n: [1, 2, 3] });
+  const seen = pages.map((page) => page.evaluate(({ url, expect }) => new Promise((resolve, reject) => {
+    const ws = new WebSocket(url);
+    const got = [];
+    ws.onerror = () => reject(new Error('websocket error'));
+    ws.onopen = () => { window.__deflateReady = true; };
+    ws.onmessage = (event) => {
+      got.push(event.data);
+      if (expect.every((m) => got.includes(m))) resolve({ extensions: ws.extensions, got });
+    };
+  }), { url: wsUrl, expect: [big, 'short one'] }));
+  for (const page of pages) await page.waitForFunction(() => window.__deflateReady === true, null, WAIT);
+  await pages[0].evaluate(({ url, messages }) => new Promise((resolve) => {
+    const ws = new WebSocket(url);
+    ws.onopen = () => { for (const m of messages) ws.send(m); ws.close(); resolve(); };
+  }), { url: wsUrl, messages: [big, 'short one'] });
+  for (const result of await Promise.all(seen)) {
+    if (!result.extensions.includes('permessage-deflate')) {
+      throw new Error(`ws.extensions is ${JSON.stringify(result.extensions)}`);
+    }
+    if (!result.got.includes(big)) throw new Error('the large broadcast did not arrive intact');
+  }
+  for (const page of pages) await page.close();
+}
+
 async function joinRoom(page, room) {
   await page.fill('#room', room);
   await page.click('#join');
@@ -250,6 +281,7 @@ for (const binary of binaries) {
     ['two pages chat over WebSocket and SSE', () => chatTest(browser, base)],
     ['EventSource receives JSON ticks', () => feedTest(browser, base)],
     ['rooms: each page sees its rooms only, and so does a room EventSource', () => roomsTest(browser, base)],
+    ['permessage-deflate: ws.extensions names it and broadcasts arrive intact', () => deflateTest(browser, base)],
     ['EventSource resumes after a server-side drop', () => resumeTest(browser, base, server.port)],
     ['another origin is refused under ALLOWED_ORIGINS', () => originTest(browser, binary)],
     ['AUTH_TOKEN: bearer subprotocol admits, a bad token gets 401 and onerror', () => authTest(browser, binary, { start, stop, freePort })],

@@ -1,5 +1,5 @@
 //! actix-web's request payload and a streaming response, joined into one duplex byte stream,
-//! so the same tungstenite transport and hub driver serve actix as every other adapter.
+//! so the same transport, codec and hub driver serve actix as every other adapter.
 
 use actix_web::web::Payload;
 use bytes::{Buf, Bytes, BytesMut};

@@ -6,8 +6,8 @@
 //! once, as hyper does. `client_request_timeout` is the handshake (slowloris) timeout; actix
 //! measures it on a clock refreshed every 500 ms.
 //!
-//! The connection is driven by the hub's one driver over tungstenite, exactly as on hyper and
-//! warp. actix keeps its HTTP/1 dispatcher (and its buffers) alive under an upgraded
+//! The connection is driven by the hub's one driver and codec (permessage-deflate included),
+//! exactly as on hyper and warp. actix keeps its HTTP/1 dispatcher (and its buffers) alive under an upgraded
 //! connection: S3 in the repository's `bench/README.md` shows the memory this costs, and
 //! [`lean`] how to avoid it.
 #![doc(test(attr(deny(warnings))))]

@@ -3,7 +3,7 @@
 //! `warp::ws()` is not used: it keeps tungstenite's configuration private (a 128 KiB read
 //! buffer per connection, about 137 kB per idle client). Here the upgrade is taken from hyper's
 //! `OnUpgrade` request extension, answered with our own 101, and driven by the hub's one
-//! connection driver with tuned buffers.
+//! connection driver and codec (permessage-deflate included; no buffer held while idle).
 //!
 //! [`serve`] runs a warp filter on `hub_hyper`'s server (a request-head timeout against
 //! slowloris, which `warp::serve` lacks, and upgrades enabled). `warp::serve` works too.
