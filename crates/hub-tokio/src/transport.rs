@@ -12,6 +12,7 @@ use futures_sink::Sink;
 use hub_core::codec::{encode_close, encode_control, encode_message, Decoder, Deflate, PING, PONG};
 use hub_core::{CloseFrame, Incoming, Message, Missed, Outgoing, Text, TransportError};
 use std::io::ErrorKind;
+use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -189,8 +190,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Stream for WsTransport<S> {
                     Err(error) => return Poll::Ready(Some(Err(error))),
                 }
             }
-            let mut buf = [0u8; MAX_READ_CHUNK];
-            let mut read = ReadBuf::new(&mut buf[..this.read_chunk]);
+            // not zeroed: most polls find nothing to read, and 16 KiB of memset per wake of
+            // every connection task would cost more than the read
+            let mut buf = [MaybeUninit::<u8>::uninit(); MAX_READ_CHUNK];
+            let mut read = ReadBuf::uninit(&mut buf[..this.read_chunk]);
             match Pin::new(&mut this.io).poll_read(cx, &mut read) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Err(error)) => return Poll::Ready(Some(Err(map_io(error)))),
