@@ -156,6 +156,36 @@ async fn a_pending_lookup_holds_back_no_one_else(adapter: Adapter) {
     assert!(tokens.contains(&"slow".to_string()) && tokens.contains(&"good".to_string()));
 }
 
+async fn a_refusal_whose_status_is_no_refusal_is_answered_403_never_an_upgrade(adapter: Adapter) {
+    let (hub, auth) = (Hub::new(), TestAuth::default());
+    let addr = serve_authed(adapter, &hub, &auth).await;
+    let extra = "Sec-WebSocket-Protocol: bearer, informational\r\n";
+    let (status, head, _stream) = request(addr, &upgrade_head(addr, "/ws", extra)).await;
+    assert_eq!(status, 403, "{head}");
+    assert_eq!(header(&head, "sec-websocket-accept"), None, "{head}");
+    let accept = ("accept", "text/event-stream");
+    let refused = SseClient::get(addr, "/sse?token=informational", &[accept]).await;
+    assert_eq!(refused.status, 403);
+    assert_eq!(hub.stats().rejected(Rejection::Refused), 2);
+    assert_eq!(hub.client_count(), 0);
+}
+
+async fn a_browser_behind_basic_auth_gets_in_with_its_subprotocol_token(adapter: Adapter) {
+    let (hub, auth) = (Hub::new(), TestAuth::default());
+    let addr = serve_authed(adapter, &hub, &auth).await;
+    // what a browser sends by itself to a site behind HTTP authentication
+    let extra = "Authorization: Basic dXNlcjpwYXNz\r\nSec-WebSocket-Protocol: bearer, good\r\n";
+    let (status, head, _stream) = request(addr, &upgrade_head(addr, "/ws", extra)).await;
+    assert_eq!(status, 101, "{head}");
+    assert_eq!(
+        header(&head, "sec-websocket-protocol"),
+        Some("bearer"),
+        "{head}"
+    );
+    wait_hub(&hub, "the client", |h| h.client_count() == 1).await;
+    assert_eq!(hub.stats().rejected_upgrades, 0);
+}
+
 hub_tests::conformance!(
     a_good_token_upgrades_with_bearer_echoed_and_the_steps_data,
     a_bad_or_missing_token_gets_401_before_any_upgrade,
@@ -163,4 +193,6 @@ hub_tests::conformance!(
     hostile_subprotocol_headers_get_431_and_never_reach_the_step,
     sse_is_admitted_with_the_header_or_the_query_token,
     a_pending_lookup_holds_back_no_one_else,
+    a_refusal_whose_status_is_no_refusal_is_answered_403_never_an_upgrade,
+    a_browser_behind_basic_auth_gets_in_with_its_subprotocol_token,
 );

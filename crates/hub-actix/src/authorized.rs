@@ -45,7 +45,7 @@ pub(crate) fn refusal_headers(refusal: &Refusal) -> Vec<(HeaderName, HeaderValue
 
 /// The response for a request the authorization step refused: its status, headers and body.
 pub fn refusal_response(refusal: &Refusal) -> HttpResponse {
-    let status = StatusCode::from_u16(refusal.status).unwrap_or(StatusCode::FORBIDDEN);
+    let status = StatusCode::from_u16(refusal.answer_status()).unwrap_or(StatusCode::FORBIDDEN);
     let mut builder = HttpResponse::build(status);
     builder.insert_header((header::CONTENT_TYPE, "text/plain; charset=utf-8"));
     for pair in refusal_headers(refusal) {

@@ -119,7 +119,7 @@ async fn refuse_with(io: &mut TcpStream, refusal: &Refusal) {
         .iter()
         .filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?)))
         .collect();
-    let status = refusal.status;
+    let status = refusal.answer_status();
     let head = response_head(status, reason(status), &headers, &refusal.body);
     let _ = io.write_all(head.as_bytes()).await;
     let _ = io.shutdown().await;

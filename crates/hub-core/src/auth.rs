@@ -110,13 +110,16 @@ impl AuthRequest {
     /// The bearer token, wherever a client can put it: `Authorization: Bearer <token>` (any
     /// HTTP client, an `EventSource` polyfill), or the subprotocols `bearer, <token>` (a
     /// browser's `new WebSocket(url, ["bearer", token])`, which cannot set headers).
+    ///
+    /// An `Authorization` header of another scheme (the `Basic` credentials a browser sends
+    /// by itself to a site behind HTTP authentication) does not hide the subprotocols' token.
     pub fn bearer_token(&self) -> Option<&str> {
         if let Some(value) = self.header("authorization") {
-            let (scheme, token) = value.trim().split_once(' ')?;
-            return scheme
-                .eq_ignore_ascii_case("bearer")
-                .then_some(token.trim())
-                .filter(|t| !t.is_empty());
+            if let Some((scheme, token)) = value.trim().split_once(' ') {
+                if scheme.eq_ignore_ascii_case("bearer") {
+                    return Some(token.trim()).filter(|t| !t.is_empty());
+                }
+            }
         }
         let at = self
             .protocols
@@ -192,7 +195,8 @@ impl std::fmt::Debug for Admission {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Refusal {
-    /// The status: 4xx or 5xx (anything else is answered as 403).
+    /// The status: 4xx or 5xx (anything else is answered as 403: see
+    /// [`Refusal::answer_status`]).
     pub status: u16,
     /// Extra response headers.
     pub headers: Vec<(String, String)>,
@@ -231,6 +235,26 @@ impl Refusal {
     pub fn body(mut self, body: &str) -> Self {
         self.body = body.to_string();
         self
+    }
+
+    /// The status to answer with: [`Self::status`] when it is 4xx or 5xx, else 403 (the field
+    /// is public, so a step may have set anything, a 101 or a 200 included; adapters answer
+    /// this).
+    ///
+    /// ```
+    /// use hub_core::Refusal;
+    ///
+    /// let mut refusal = Refusal::new(429);
+    /// assert_eq!(refusal.answer_status(), 429);
+    /// refusal.status = 101;
+    /// assert_eq!(refusal.answer_status(), 403);
+    /// ```
+    pub fn answer_status(&self) -> u16 {
+        if (400..600).contains(&self.status) {
+            self.status
+        } else {
+            403
+        }
     }
 }
 

@@ -27,7 +27,8 @@ pub fn rejection<B: From<&'static str>>(rejection: Rejection) -> Response<B> {
 /// body.
 pub fn refusal<B: From<String>>(refusal: &Refusal) -> Response<B> {
     let mut response = Response::new(B::from(refusal.body.clone()));
-    *response.status_mut() = StatusCode::from_u16(refusal.status).unwrap_or(StatusCode::FORBIDDEN);
+    *response.status_mut() =
+        StatusCode::from_u16(refusal.answer_status()).unwrap_or(StatusCode::FORBIDDEN);
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
