@@ -5,7 +5,7 @@
 //! never reach the step.
 #![allow(clippy::unwrap_used)]
 
-use hub_core::{Hub, Rejection};
+use hub_core::{Hub, HubConfig, Rejection};
 use hub_tests::authed::{serve_authed, Authed, TestAuth};
 use hub_tests::raw::{header, request, upgrade_head};
 use hub_tests::sse::SseClient;
@@ -186,6 +186,33 @@ async fn a_browser_behind_basic_auth_gets_in_with_its_subprotocol_token(adapter:
     assert_eq!(hub.stats().rejected_upgrades, 0);
 }
 
+async fn the_connection_limit_reached_during_a_lookup_is_answered_503_not_an_upgrade(
+    adapter: Adapter,
+) {
+    let hub = Hub::with_config(HubConfig::default().max_connections(1)).unwrap();
+    let auth = TestAuth::default();
+    let addr = serve_authed(adapter, &hub, &auth).await;
+    let slow = tokio::spawn(async move {
+        let extra = "Sec-WebSocket-Protocol: bearer, slow\r\n";
+        request(addr, &upgrade_head(addr, "/ws", extra)).await
+    });
+    // the slow client's lookup is under way when another client takes the last place
+    guard("the slow lookup", auth.entered.acquire())
+        .await
+        .unwrap()
+        .forget();
+    let (_fast, response, _) = connect_offering(addr, "bearer, good").await;
+    assert_eq!(response.status(), 101);
+    wait_hub(&hub, "the fast client", |h| h.client_count() == 1).await;
+    auth.gate.add_permits(1);
+    let (status, head, _stream) = guard("the slow client", slow).await.unwrap();
+    assert_eq!(status, 503, "{head}");
+    assert!(header(&head, "retry-after").is_some(), "{head}");
+    assert_eq!(hub.stats().rejected(Rejection::TooManyConnections), 1);
+    assert_eq!(hub.stats().connections_total, 1);
+    assert_eq!(hub.client_count(), 1);
+}
+
 hub_tests::conformance!(
     a_good_token_upgrades_with_bearer_echoed_and_the_steps_data,
     a_bad_or_missing_token_gets_401_before_any_upgrade,
@@ -195,4 +222,5 @@ hub_tests::conformance!(
     a_pending_lookup_holds_back_no_one_else,
     a_refusal_whose_status_is_no_refusal_is_answered_403_never_an_upgrade,
     a_browser_behind_basic_auth_gets_in_with_its_subprotocol_token,
+    the_connection_limit_reached_during_a_lookup_is_answered_503_not_an_upgrade,
 );
