@@ -7,7 +7,7 @@
 
 use hub_core::{Hub, HubConfig, Rejection};
 use hub_tests::authed::{serve_authed, Authed, TestAuth};
-use hub_tests::raw::{header, request, upgrade_head};
+use hub_tests::raw::{header, read_until, request, upgrade_head};
 use hub_tests::sse::SseClient;
 use hub_tests::{guard, next_text, wait_hub, Adapter};
 use std::net::SocketAddr;
@@ -213,6 +213,34 @@ async fn the_connection_limit_reached_during_a_lookup_is_answered_503_not_an_upg
     assert_eq!(hub.client_count(), 1);
 }
 
+async fn a_refusal_keeps_its_own_content_type_and_is_framed_by_the_server(adapter: Adapter) {
+    let (hub, auth) = (Hub::new(), TestAuth::default());
+    let addr = serve_authed(adapter, &hub, &auth).await;
+    let body = r#"{"error":"bad token"}"#;
+    let extra = "Sec-WebSocket-Protocol: bearer, json\r\n";
+    let (status, head, mut stream) = request(addr, &upgrade_head(addr, "/ws", extra)).await;
+    assert_eq!(status, 401, "{head}");
+    let all = |name: &str| -> Vec<String> {
+        head.lines()
+            .skip(1)
+            .filter_map(|line| line.split_once(':'))
+            .filter(|(n, _)| n.trim().eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.trim().to_string())
+            .collect()
+    };
+    assert_eq!(all("content-type"), ["application/json"], "{head}");
+    assert_eq!(all("content-length"), [body.len().to_string()], "{head}");
+    let got = read_until(&mut stream, |b| b.len() >= body.len()).await;
+    assert_eq!(String::from_utf8_lossy(&got), body);
+    // the event stream's refusal alike
+    let accept = ("accept", "text/event-stream");
+    let refused = SseClient::get(addr, "/sse?token=json", &[accept]).await;
+    assert_eq!(refused.status, 401);
+    let types: Vec<_> = refused.headers.get_all("content-type").iter().collect();
+    assert_eq!(types, ["application/json"]);
+    assert_eq!(hub.stats().rejected(Rejection::Refused), 2);
+}
+
 hub_tests::conformance!(
     a_good_token_upgrades_with_bearer_echoed_and_the_steps_data,
     a_bad_or_missing_token_gets_401_before_any_upgrade,
@@ -223,4 +251,5 @@ hub_tests::conformance!(
     a_refusal_whose_status_is_no_refusal_is_answered_403_never_an_upgrade,
     a_browser_behind_basic_auth_gets_in_with_its_subprotocol_token,
     the_connection_limit_reached_during_a_lookup_is_answered_503_not_an_upgrade,
+    a_refusal_keeps_its_own_content_type_and_is_framed_by_the_server,
 );

@@ -237,6 +237,48 @@ impl Refusal {
         self
     }
 
+    /// The headers to answer with: [`Self::headers`] less those that frame the response or
+    /// the connection (`Content-Length`, `Transfer-Encoding`, `Connection` and the other
+    /// hop-by-hop ones), which the server sets for the body it sends: a step's own could
+    /// desynchronise the connection. A `Content-Type` among them replaces the default
+    /// `text/plain` ([`Self::content_type`]).
+    ///
+    /// ```
+    /// use hub_core::Refusal;
+    ///
+    /// let refusal = Refusal::new(401)
+    ///     .header("Content-Type", "application/json")
+    ///     .header("content-length", "0")
+    ///     .header("www-authenticate", "Bearer")
+    ///     .body(r#"{"error":"bad token"}"#);
+    /// let names: Vec<&str> = refusal.answer_headers().map(|(name, _)| name).collect();
+    /// assert_eq!(names, ["Content-Type", "www-authenticate"]);
+    /// assert_eq!(refusal.content_type(), Some("application/json"));
+    /// ```
+    pub fn answer_headers(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+        self.headers
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_str()))
+            .filter(|(name, _)| {
+                let framing = FRAMING_HEADERS
+                    .iter()
+                    .any(|f| f.eq_ignore_ascii_case(name.trim()));
+                if framing {
+                    tracing::warn!(name, "a refusal's framing header is the server's: left out");
+                }
+                !framing
+            })
+    }
+
+    /// The `Content-Type` among [`Self::headers`], if the step set one (the body is then
+    /// answered as that type instead of `text/plain; charset=utf-8`).
+    pub fn content_type(&self) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(name, _)| name.trim().eq_ignore_ascii_case("content-type"))
+            .map(|(_, value)| value.as_str())
+    }
+
     /// The status to answer with: [`Self::status`] when it is 4xx or 5xx, else 403 (the field
     /// is public, so a step may have set anything, a 101 or a 200 included; adapters answer
     /// this).
@@ -257,6 +299,18 @@ impl Refusal {
         }
     }
 }
+
+/// Headers that frame a response or its connection: the server's, never a refusal's.
+const FRAMING_HEADERS: &[&str] = &[
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "upgrade",
+];
 
 /// The offered subprotocols of a request head, bounded: `None` when there are more than
 /// [`MAX_PROTOCOLS`] or they take more than [`MAX_PROTOCOL_BYTES`] (checked before anything is
