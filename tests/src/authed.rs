@@ -91,6 +91,17 @@ impl TestAuth {
                         Ok(admitted(&req, &token))
                     }
                     "unoffered" => Ok(Admission::new().protocol("not-offered")),
+                    "json" => Err(Refusal::new(401)
+                        .header("Content-Type", "application/json")
+                        // framing is the server's: a step's own is not to be trusted
+                        .header("content-length", "0")
+                        .body("{\"error\":\"bad token\"}")),
+                    "informational" => {
+                        // a step that set the public field to a status that is no refusal
+                        let mut refusal = Refusal::new(401).body("no\n");
+                        refusal.status = 101;
+                        Err(refusal)
+                    }
                     _ => Err(Refusal::new(401)
                         .header("www-authenticate", "Bearer")
                         .body("bad or missing token\n")),

@@ -5,9 +5,9 @@
 //! never reach the step.
 #![allow(clippy::unwrap_used)]
 
-use hub_core::{Hub, Rejection};
+use hub_core::{Hub, HubConfig, Rejection};
 use hub_tests::authed::{serve_authed, Authed, TestAuth};
-use hub_tests::raw::{header, request, upgrade_head};
+use hub_tests::raw::{header, read_until, request, upgrade_head};
 use hub_tests::sse::SseClient;
 use hub_tests::{guard, next_text, wait_hub, Adapter};
 use std::net::SocketAddr;
@@ -156,6 +156,91 @@ async fn a_pending_lookup_holds_back_no_one_else(adapter: Adapter) {
     assert!(tokens.contains(&"slow".to_string()) && tokens.contains(&"good".to_string()));
 }
 
+async fn a_refusal_whose_status_is_no_refusal_is_answered_403_never_an_upgrade(adapter: Adapter) {
+    let (hub, auth) = (Hub::new(), TestAuth::default());
+    let addr = serve_authed(adapter, &hub, &auth).await;
+    let extra = "Sec-WebSocket-Protocol: bearer, informational\r\n";
+    let (status, head, _stream) = request(addr, &upgrade_head(addr, "/ws", extra)).await;
+    assert_eq!(status, 403, "{head}");
+    assert_eq!(header(&head, "sec-websocket-accept"), None, "{head}");
+    let accept = ("accept", "text/event-stream");
+    let refused = SseClient::get(addr, "/sse?token=informational", &[accept]).await;
+    assert_eq!(refused.status, 403);
+    assert_eq!(hub.stats().rejected(Rejection::Refused), 2);
+    assert_eq!(hub.client_count(), 0);
+}
+
+async fn a_browser_behind_basic_auth_gets_in_with_its_subprotocol_token(adapter: Adapter) {
+    let (hub, auth) = (Hub::new(), TestAuth::default());
+    let addr = serve_authed(adapter, &hub, &auth).await;
+    // what a browser sends by itself to a site behind HTTP authentication
+    let extra = "Authorization: Basic dXNlcjpwYXNz\r\nSec-WebSocket-Protocol: bearer, good\r\n";
+    let (status, head, _stream) = request(addr, &upgrade_head(addr, "/ws", extra)).await;
+    assert_eq!(status, 101, "{head}");
+    assert_eq!(
+        header(&head, "sec-websocket-protocol"),
+        Some("bearer"),
+        "{head}"
+    );
+    wait_hub(&hub, "the client", |h| h.client_count() == 1).await;
+    assert_eq!(hub.stats().rejected_upgrades, 0);
+}
+
+async fn the_connection_limit_reached_during_a_lookup_is_answered_503_not_an_upgrade(
+    adapter: Adapter,
+) {
+    let hub = Hub::with_config(HubConfig::default().max_connections(1)).unwrap();
+    let auth = TestAuth::default();
+    let addr = serve_authed(adapter, &hub, &auth).await;
+    let slow = tokio::spawn(async move {
+        let extra = "Sec-WebSocket-Protocol: bearer, slow\r\n";
+        request(addr, &upgrade_head(addr, "/ws", extra)).await
+    });
+    // the slow client's lookup is under way when another client takes the last place
+    guard("the slow lookup", auth.entered.acquire())
+        .await
+        .unwrap()
+        .forget();
+    let (_fast, response, _) = connect_offering(addr, "bearer, good").await;
+    assert_eq!(response.status(), 101);
+    wait_hub(&hub, "the fast client", |h| h.client_count() == 1).await;
+    auth.gate.add_permits(1);
+    let (status, head, _stream) = guard("the slow client", slow).await.unwrap();
+    assert_eq!(status, 503, "{head}");
+    assert!(header(&head, "retry-after").is_some(), "{head}");
+    assert_eq!(hub.stats().rejected(Rejection::TooManyConnections), 1);
+    assert_eq!(hub.stats().connections_total, 1);
+    assert_eq!(hub.client_count(), 1);
+}
+
+async fn a_refusal_keeps_its_own_content_type_and_is_framed_by_the_server(adapter: Adapter) {
+    let (hub, auth) = (Hub::new(), TestAuth::default());
+    let addr = serve_authed(adapter, &hub, &auth).await;
+    let body = r#"{"error":"bad token"}"#;
+    let extra = "Sec-WebSocket-Protocol: bearer, json\r\n";
+    let (status, head, mut stream) = request(addr, &upgrade_head(addr, "/ws", extra)).await;
+    assert_eq!(status, 401, "{head}");
+    let all = |name: &str| -> Vec<String> {
+        head.lines()
+            .skip(1)
+            .filter_map(|line| line.split_once(':'))
+            .filter(|(n, _)| n.trim().eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.trim().to_string())
+            .collect()
+    };
+    assert_eq!(all("content-type"), ["application/json"], "{head}");
+    assert_eq!(all("content-length"), [body.len().to_string()], "{head}");
+    let got = read_until(&mut stream, |b| b.len() >= body.len()).await;
+    assert_eq!(String::from_utf8_lossy(&got), body);
+    // the event stream's refusal alike
+    let accept = ("accept", "text/event-stream");
+    let refused = SseClient::get(addr, "/sse?token=json", &[accept]).await;
+    assert_eq!(refused.status, 401);
+    let types: Vec<_> = refused.headers.get_all("content-type").iter().collect();
+    assert_eq!(types, ["application/json"]);
+    assert_eq!(hub.stats().rejected(Rejection::Refused), 2);
+}
+
 hub_tests::conformance!(
     a_good_token_upgrades_with_bearer_echoed_and_the_steps_data,
     a_bad_or_missing_token_gets_401_before_any_upgrade,
@@ -163,4 +248,8 @@ hub_tests::conformance!(
     hostile_subprotocol_headers_get_431_and_never_reach_the_step,
     sse_is_admitted_with_the_header_or_the_query_token,
     a_pending_lookup_holds_back_no_one_else,
+    a_refusal_whose_status_is_no_refusal_is_answered_403_never_an_upgrade,
+    a_browser_behind_basic_auth_gets_in_with_its_subprotocol_token,
+    the_connection_limit_reached_during_a_lookup_is_answered_503_not_an_upgrade,
+    a_refusal_keeps_its_own_content_type_and_is_framed_by_the_server,
 );

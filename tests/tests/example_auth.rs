@@ -28,6 +28,20 @@ async fn websocket_routes_take_the_token_as_subprotocols(adapter: Adapter) {
         send_text(&mut ws, "ping").await;
         assert_eq!(next_text(&mut ws).await, "ping", "{path}");
     }
+    // the keyword in another case is found, and answered as the client spelled it (a
+    // client fails a 101 that selects none of its values)
+    let capital = format!("Sec-WebSocket-Protocol: Bearer, {TOKEN}\r\n");
+    let (status, head, _stream) = request(
+        server.addr,
+        &upgrade_head(server.addr, "/ws/echo", &capital),
+    )
+    .await;
+    assert_eq!(status, 101, "{head}");
+    assert_eq!(
+        header(&head, "sec-websocket-protocol"),
+        Some("Bearer"),
+        "{head}"
+    );
     let wrong = "Sec-WebSocket-Protocol: bearer, t0k-3n\r\n";
     for (path, extra) in [("/ws/chat", wrong), ("/ws/echo", wrong), ("/ws/chat", "")] {
         let head = upgrade_head(server.addr, path, extra);

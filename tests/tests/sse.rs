@@ -5,7 +5,7 @@
 use hub_tests::Adapter;
 
 use futures_util::SinkExt;
-use hub_core::{ClientKind, DisconnectReason, Hub, Message as HubMessage};
+use hub_core::{ClientKind, DisconnectReason, Hub, Message as HubMessage, Rejection};
 use hub_hyper::sse::{SseConfig, SseStream};
 use hub_tests::sse::SseClient;
 use hub_tests::Settings;
@@ -34,6 +34,10 @@ async fn event_stream_headers_and_negotiation(adapter: Adapter) {
         let post = SseClient::request(server.addr, "POST", path, &[ACCEPT]).await;
         assert_eq!(post.status, 406, "{path}");
     }
+    // the chat stream's two 406s are the chat hub's refusals, counted as every other one
+    let stats = server.app.chat.stats();
+    assert_eq!(stats.rejected(Rejection::NotAcceptable), 2);
+    assert_eq!(stats.rejected_upgrades, 2);
 }
 
 async fn feed_ticks_with_the_time_and_the_chat_client_count(adapter: Adapter) {

@@ -28,10 +28,11 @@ pub(crate) fn auth_request(
     request
 }
 
-/// A refusal's headers that are valid HTTP (the others are left out, with a warning).
+/// A refusal's headers that are valid HTTP and frame nothing ([`Refusal::answer_headers`]; the
+/// others are left out, with a warning).
 pub(crate) fn refusal_headers(refusal: &Refusal) -> Vec<(HeaderName, HeaderValue)> {
     let mut valid = Vec::with_capacity(refusal.headers.len());
-    for (name, value) in &refusal.headers {
+    for (name, value) in refusal.answer_headers() {
         match (
             HeaderName::from_bytes(name.as_bytes()),
             HeaderValue::from_str(value),
@@ -45,9 +46,11 @@ pub(crate) fn refusal_headers(refusal: &Refusal) -> Vec<(HeaderName, HeaderValue
 
 /// The response for a request the authorization step refused: its status, headers and body.
 pub fn refusal_response(refusal: &Refusal) -> HttpResponse {
-    let status = StatusCode::from_u16(refusal.status).unwrap_or(StatusCode::FORBIDDEN);
+    let status = StatusCode::from_u16(refusal.answer_status()).unwrap_or(StatusCode::FORBIDDEN);
     let mut builder = HttpResponse::build(status);
-    builder.insert_header((header::CONTENT_TYPE, "text/plain; charset=utf-8"));
+    if refusal.content_type().is_none() {
+        builder.insert_header((header::CONTENT_TYPE, "text/plain; charset=utf-8"));
+    }
     for pair in refusal_headers(refusal) {
         builder.append_header(pair);
     }

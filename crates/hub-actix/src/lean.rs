@@ -82,8 +82,15 @@ fn response_head(status: u16, reason: &str, headers: &[(&str, &str)], body: &str
         head.push_str(&format!("{name}: {value}\r\n"));
     }
     if status != 101 {
+        // plain text unless the headers (an application's refusal) say otherwise
+        if !headers
+            .iter()
+            .any(|(name, _)| name.eq_ignore_ascii_case("content-type"))
+        {
+            head.push_str("content-type: text/plain; charset=utf-8\r\n");
+        }
         head.push_str(&format!(
-            "content-type: text/plain; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n",
+            "content-length: {}\r\nconnection: close\r\n",
             body.len()
         ));
     }
@@ -111,15 +118,15 @@ async fn refuse(io: &mut TcpStream, rejection: Rejection) {
     let _ = io.shutdown().await;
 }
 
-/// Answers the application's refusal (only its headers that are valid HTTP: no line breaks
-/// reach the wire).
+/// Answers the application's refusal (only its headers that are valid HTTP and frame nothing:
+/// no line breaks reach the wire, and the length is the body's).
 async fn refuse_with(io: &mut TcpStream, refusal: &Refusal) {
     let valid = crate::authorized::refusal_headers(refusal);
     let headers: Vec<(&str, &str)> = valid
         .iter()
         .filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?)))
         .collect();
-    let status = refusal.status;
+    let status = refusal.answer_status();
     let head = response_head(status, reason(status), &headers, &refusal.body);
     let _ = io.write_all(head.as_bytes()).await;
     let _ = io.shutdown().await;

@@ -110,13 +110,16 @@ impl AuthRequest {
     /// The bearer token, wherever a client can put it: `Authorization: Bearer <token>` (any
     /// HTTP client, an `EventSource` polyfill), or the subprotocols `bearer, <token>` (a
     /// browser's `new WebSocket(url, ["bearer", token])`, which cannot set headers).
+    ///
+    /// An `Authorization` header of another scheme (the `Basic` credentials a browser sends
+    /// by itself to a site behind HTTP authentication) does not hide the subprotocols' token.
     pub fn bearer_token(&self) -> Option<&str> {
         if let Some(value) = self.header("authorization") {
-            let (scheme, token) = value.trim().split_once(' ')?;
-            return scheme
-                .eq_ignore_ascii_case("bearer")
-                .then_some(token.trim())
-                .filter(|t| !t.is_empty());
+            if let Some((scheme, token)) = value.trim().split_once(' ') {
+                if scheme.eq_ignore_ascii_case("bearer") {
+                    return Some(token.trim()).filter(|t| !t.is_empty());
+                }
+            }
         }
         let at = self
             .protocols
@@ -192,7 +195,8 @@ impl std::fmt::Debug for Admission {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Refusal {
-    /// The status: 4xx or 5xx (anything else is answered as 403).
+    /// The status: 4xx or 5xx (anything else is answered as 403: see
+    /// [`Refusal::answer_status`]).
     pub status: u16,
     /// Extra response headers.
     pub headers: Vec<(String, String)>,
@@ -232,7 +236,81 @@ impl Refusal {
         self.body = body.to_string();
         self
     }
+
+    /// The headers to answer with: [`Self::headers`] less those that frame the response or
+    /// the connection (`Content-Length`, `Transfer-Encoding`, `Connection` and the other
+    /// hop-by-hop ones), which the server sets for the body it sends: a step's own could
+    /// desynchronise the connection. A `Content-Type` among them replaces the default
+    /// `text/plain` ([`Self::content_type`]).
+    ///
+    /// ```
+    /// use hub_core::Refusal;
+    ///
+    /// let refusal = Refusal::new(401)
+    ///     .header("Content-Type", "application/json")
+    ///     .header("content-length", "0")
+    ///     .header("www-authenticate", "Bearer")
+    ///     .body(r#"{"error":"bad token"}"#);
+    /// let names: Vec<&str> = refusal.answer_headers().map(|(name, _)| name).collect();
+    /// assert_eq!(names, ["Content-Type", "www-authenticate"]);
+    /// assert_eq!(refusal.content_type(), Some("application/json"));
+    /// ```
+    pub fn answer_headers(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+        self.headers
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_str()))
+            .filter(|(name, _)| {
+                let framing = FRAMING_HEADERS
+                    .iter()
+                    .any(|f| f.eq_ignore_ascii_case(name.trim()));
+                if framing {
+                    tracing::warn!(name, "a refusal's framing header is the server's: left out");
+                }
+                !framing
+            })
+    }
+
+    /// The `Content-Type` among [`Self::headers`], if the step set one (the body is then
+    /// answered as that type instead of `text/plain; charset=utf-8`).
+    pub fn content_type(&self) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(name, _)| name.trim().eq_ignore_ascii_case("content-type"))
+            .map(|(_, value)| value.as_str())
+    }
+
+    /// The status to answer with: [`Self::status`] when it is 4xx or 5xx, else 403 (the field
+    /// is public, so a step may have set anything, a 101 or a 200 included; adapters answer
+    /// this).
+    ///
+    /// ```
+    /// use hub_core::Refusal;
+    ///
+    /// let mut refusal = Refusal::new(429);
+    /// assert_eq!(refusal.answer_status(), 429);
+    /// refusal.status = 101;
+    /// assert_eq!(refusal.answer_status(), 403);
+    /// ```
+    pub fn answer_status(&self) -> u16 {
+        if (400..600).contains(&self.status) {
+            self.status
+        } else {
+            403
+        }
+    }
 }
+
+/// Headers that frame a response or its connection: the server's, never a refusal's.
+const FRAMING_HEADERS: &[&str] = &[
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "upgrade",
+];
 
 /// The offered subprotocols of a request head, bounded: `None` when there are more than
 /// [`MAX_PROTOCOLS`] or they take more than [`MAX_PROTOCOL_BYTES`] (checked before anything is

@@ -72,7 +72,8 @@ impl Authorizer {
     /// The [`Refusal`] to answer with, counted in [`Stats::rejected`](crate::Stats::rejected):
     /// the step's own (under [`Rejection::Refused`]); a 500 when it picked a subprotocol the
     /// client did not offer (an event stream offers none; [`Rejection::UnofferedProtocol`],
-    /// logged as the application's error); a 503 when the hub began shutting down meanwhile.
+    /// logged as the application's error); a 503 when the hub began shutting down meanwhile,
+    /// or reached [`HubConfig::max_connections`](crate::HubConfig::max_connections) meanwhile.
     pub async fn authorize(
         &self,
         hub: &Hub,
@@ -100,6 +101,15 @@ impl Authorizer {
         };
         if hub.is_shutting_down() {
             return Err(refuse(hub, Rejection::ShuttingDown));
+        }
+        // the step may have taken a while: others may have taken the last places meanwhile
+        // (answered 503 with Retry-After, not a 101 closed at once with 1013)
+        if hub
+            .config()
+            .max_connections
+            .is_some_and(|max| hub.client_count() >= max)
+        {
+            return Err(refuse(hub, Rejection::TooManyConnections));
         }
         if let Some(protocol) = &admission.protocol {
             let selected = match accept {

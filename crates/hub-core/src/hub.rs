@@ -222,6 +222,15 @@ impl Hub {
         );
     }
 
+    /// Counts a refusal that an adapter or a subscription flow decided before the hub saw the
+    /// request: [`Rejection::NotAcceptable`], for an event-stream endpoint asked for something
+    /// else (`sse-core`'s subscription flow calls it). [`Hub::accept`], [`Hub::admit`] and the
+    /// authorization step count their own.
+    pub fn count_rejection(&self, rejection: Rejection) {
+        self.inner.counters.reject(rejection);
+        tracing::debug!(%rejection, "request refused");
+    }
+
     fn check(&self, head: &dyn RequestHead) -> Result<Accept, Rejection> {
         if self.is_shutting_down() {
             return Err(Rejection::ShuttingDown);

@@ -87,36 +87,36 @@ impl RateLimit {
     }
 }
 
-/// One token bucket: `cost` per unit, room for `burst` units.
+/// One token bucket: `per_second` units refill a second, room for `burst` units.
 #[derive(Debug)]
 struct Bucket {
-    /// Time one unit takes to refill.
-    per_unit: Duration,
+    /// Units a second (at least 1).
+    per_second: u64,
     /// How far ahead of now the bucket may be booked: `burst` units' worth.
     room: Duration,
     /// When the bucket is full again (`None`: full now).
     full_at: Option<Instant>,
 }
 
+/// The time `units` take to refill at `per_second`, to the nanosecond (rounded down: at most
+/// a nanosecond per booking in the client's favour, however large the rate or the message).
+fn refill_time(units: u64, per_second: u64) -> Duration {
+    let nanos = u128::from(units) * 1_000_000_000 / u128::from(per_second.max(1));
+    Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
+}
+
 impl Bucket {
     fn new(per_second: u64, burst: u64) -> Self {
-        let per_unit = Duration::from_secs(1)
-            .checked_div(u32::try_from(per_second).unwrap_or(u32::MAX))
-            .unwrap_or(Duration::ZERO)
-            .max(Duration::from_nanos(1));
-        let room = per_unit.saturating_mul(u32::try_from(burst).unwrap_or(u32::MAX));
         Self {
-            per_unit,
-            room,
+            per_second: per_second.max(1),
+            room: refill_time(burst, per_second),
             full_at: None,
         }
     }
 
     /// When the bucket would be full again after taking `units` now, if they fit.
     fn book(&self, now: Instant, units: u64) -> Option<Instant> {
-        let cost = self
-            .per_unit
-            .saturating_mul(u32::try_from(units).unwrap_or(u32::MAX));
+        let cost = refill_time(units, self.per_second);
         let start = self.full_at.map_or(now, |t| t.max(now));
         let full_at = start.checked_add(cost)?;
         (full_at.saturating_duration_since(now) <= self.room).then_some(full_at)
@@ -195,6 +195,30 @@ mod tests {
         assert!(limiter.admit(t0, 400), "the refused one took nothing");
         assert!(!limiter.admit(t0, 1));
         assert!(limiter.admit(t0 + Duration::from_millis(1), 1));
+    }
+
+    #[test]
+    fn rates_past_a_billion_a_second_hold_as_set() {
+        // 2 GB/s: once the burst is spent, a millisecond refills 2 MB (a bucket counted in
+        // whole nanoseconds per byte held it to 1 GB/s)
+        let t0 = Instant::now();
+        let limit = RateLimit::per_second(1_000_000).bytes_per_second(2_000_000_000, 2_000_000_000);
+        let mut limiter = Limiter::new(&limit);
+        assert!(limiter.admit(t0, 2_000_000_000));
+        assert!(!limiter.admit(t0, 1_000));
+        assert!(limiter.admit(t0 + Duration::from_millis(1), 2_000_000));
+        // 300 MB/s is 300 MB/s, not 333 MB/s (3 ns a byte, rounded down from 3.33)
+        let limit = RateLimit::per_second(1_000_000).bytes_per_second(300_000_000, 300_000_000);
+        let mut limiter = Limiter::new(&limit);
+        let later = t0 + Duration::from_secs(1);
+        let admitted = (0..200_000).filter(|_| limiter.admit(later, 3_000)).count();
+        assert_eq!(admitted, 100_000, "the burst: 300 MB in 3 kB messages");
+        // then 10 ms refill 3 MB: a thousand of them, not 1,111
+        let refilled = later + Duration::from_millis(10);
+        let admitted = (0..2_000)
+            .filter(|_| limiter.admit(refilled, 3_000))
+            .count();
+        assert_eq!(admitted, 1_000);
     }
 
     #[test]

@@ -79,6 +79,16 @@ fn the_bearer_token_is_found_where_each_client_can_put_it() {
     assert_eq!(browser.bearer_token(), Some("xyz"));
     let basic = AuthRequest::new("GET", "/").with_header("authorization", "Basic Zm9v");
     assert_eq!(basic.bearer_token(), None);
+    // a browser behind HTTP authentication sends its Basic credentials by itself
+    let behind_basic = AuthRequest::new("GET", "/ws/chat")
+        .with_header("authorization", "Basic Zm9vOmJhcg==")
+        .with_protocols(["bearer", "xyz"]);
+    assert_eq!(behind_basic.bearer_token(), Some("xyz"));
+    // a Bearer header stays the answer
+    let both = AuthRequest::new("GET", "/ws/chat")
+        .with_header("authorization", "Bearer abc")
+        .with_protocols(["bearer", "xyz"]);
+    assert_eq!(both.bearer_token(), Some("abc"));
     let dangling = AuthRequest::new("GET", "/").with_protocols(["bearer"]);
     assert_eq!(dangling.bearer_token(), None);
     let query = AuthRequest::new("GET", "/events/chat").with_query("room=a&token=q1");

@@ -106,6 +106,39 @@ async fn hooks_run_once_each_in_order_whatever_ends_the_client() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn the_disconnect_hook_is_told_the_reason_the_departure_was_counted_under() {
+    let hub = Hub::with_config(HubConfig::default().queue_capacity(1)).unwrap();
+    let log = logging_hooks(&hub);
+    // evicted while its socket takes nothing: the driver cannot act on the eviction before
+    // the write wait gives up on the socket, but the client left as a slow consumer
+    let (_tx, peer, task) = connect(&hub);
+    settle().await;
+    peer.blocked.store(true, Ordering::SeqCst);
+    let evicted = hub.clients()[0].clone();
+    for _ in 0..3 {
+        let _ = evicted.send("x");
+    }
+    assert_eq!(task.await.unwrap(), DisconnectReason::SlowConsumer);
+    // and one that closes itself while a spread shutdown's turn is still to come
+    let (txs, _peers): (Vec<_>, Vec<_>) = (0..3)
+        .map(|_| {
+            let (tx, peer, task) = connect(&hub);
+            (tx, (peer, task))
+        })
+        .unzip();
+    settle().await;
+    hub.shutdown();
+    txs[2].send(Ok(Incoming::Close(None))).unwrap();
+    hub.closed().await;
+    let stats = hub.stats();
+    assert_eq!(stats.disconnected(DisconnectReason::SlowConsumer), 1);
+    assert_eq!(stats.disconnected(DisconnectReason::Shutdown), 3);
+    let log = log.lock().unwrap().clone();
+    let told = |reason: &str| log.iter().filter(|l| l.ends_with(reason)).count();
+    assert_eq!((told("slow_consumer"), told("shutdown")), (1, 3), "{log:?}");
+}
+
+#[tokio::test(start_paused = true)]
 async fn an_async_connect_hook_runs_before_the_first_message_is_handled() {
     let hub = Hub::new();
     let log: Log = Arc::default();

@@ -23,17 +23,21 @@ pub fn rejection<B: From<&'static str>>(rejection: Rejection) -> Response<B> {
 }
 
 /// The response for a request the application's authorization step refused: the refusal's
-/// status, headers (one that is not valid HTTP is left out, with a warning) and plain-text
-/// body.
+/// status, headers (one that is not valid HTTP, or frames the response, is left out, with a
+/// warning: [`Refusal::answer_headers`]) and body, plain text unless the refusal sets its
+/// `Content-Type`.
 pub fn refusal<B: From<String>>(refusal: &Refusal) -> Response<B> {
     let mut response = Response::new(B::from(refusal.body.clone()));
-    *response.status_mut() = StatusCode::from_u16(refusal.status).unwrap_or(StatusCode::FORBIDDEN);
+    *response.status_mut() =
+        StatusCode::from_u16(refusal.answer_status()).unwrap_or(StatusCode::FORBIDDEN);
     let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    for (name, value) in &refusal.headers {
+    if refusal.content_type().is_none() {
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+    }
+    for (name, value) in refusal.answer_headers() {
         match (
             HeaderName::from_bytes(name.as_bytes()),
             HeaderValue::from_str(value),

@@ -131,7 +131,7 @@ pub struct RedisConfig {
     /// How long a topic's stream lives after its last publish. Default: 1 hour.
     pub topic_ttl: Duration,
     /// How often Redis is probed: its clock read while `Up`; while not, a new subscription
-    /// and a read of the streams, until one succeeds. Default: 500 ms.
+    /// and a read of the streams, until one succeeds. Not zero. Default: 500 ms.
     pub probe_interval: Duration,
     /// Longest wait between reconnect attempts. Default: 1 s.
     pub max_backoff: Duration,
@@ -316,8 +316,8 @@ fn node_id() -> u64 {
 ///
 /// # Errors
 ///
-/// A URL that cannot be parsed, or a prefix or name with a brace
-/// ([`redis::ErrorKind::InvalidClientConfig`]).
+/// A URL that cannot be parsed, or a prefix or name with a brace, or a zero
+/// [`RedisConfig::probe_interval`] ([`redis::ErrorKind::InvalidClientConfig`]).
 pub fn attach(
     hub: &Hub,
     url: &str,
@@ -330,6 +330,14 @@ pub fn attach(
             why,
         ))
     })?;
+    if config.probe_interval.is_zero() {
+        // tokio's interval would panic in the backplane's task: no cluster, and no error
+        return Err(redis::RedisError::from((
+            redis::ErrorKind::InvalidClientConfig,
+            "invalid RedisConfig",
+            "probe_interval must not be zero".to_string(),
+        )));
+    }
     let info: redis::ConnectionInfo = url.parse()?;
     let secret = Secret::new(info.redis_settings().password());
     // Pub/sub messages arrive as RESP3 pushes on the same, self-healing connection as the
@@ -458,5 +466,28 @@ async fn watchdog(
             }
             Err(_) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{attach, RedisConfig};
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn a_zero_probe_interval_is_refused_at_attach() {
+        let hub = hub_core::Hub::new();
+        let mut config = RedisConfig::new("chat");
+        config.probe_interval = Duration::ZERO;
+        // nothing listens there: attach connects lazily, so only the config is checked
+        let Err(error) = attach(&hub, "redis://127.0.0.1:1/", config) else {
+            panic!("a zero probe interval was taken");
+        };
+        assert_eq!(error.kind(), redis::ErrorKind::InvalidClientConfig);
+        assert!(error.to_string().contains("probe_interval"), "{error}");
+        assert!(
+            hub.stats().backplane.is_none(),
+            "the hub keeps its local delivery"
+        );
     }
 }

@@ -90,9 +90,11 @@ pub(crate) struct Target {
 impl Target {
     /// Entries a stream keeps, at least: two more than the history, so a node cut off for
     /// history + 1 messages still finds its last id in the stream, and knows it missed
-    /// nothing older.
+    /// nothing older. At most what Redis takes as a count (a signed 64-bit integer): a
+    /// history of `usize::MAX` ("keep everything") neither overflows nor gets refused.
     pub(crate) fn stream_len(&self) -> usize {
-        self.history + 2
+        const REDIS_MAX: usize = i64::MAX as usize;
+        self.history.saturating_add(2).min(REDIS_MAX)
     }
 
     /// Channel, stream and idle expiry (0: none) of an audience: everyone, or a topic.
@@ -316,4 +318,23 @@ fn build(broadcast: &mut Broadcast, id: Option<u64>) -> Option<hub_core::Message
         tracing::error!("a broadcast_with builder panicked: that broadcast is dropped");
     }
     built.ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Target;
+
+    #[test]
+    fn a_huge_history_gives_a_stream_length_redis_takes() {
+        let target = |history| Target {
+            channel: "c".into(),
+            stream: "s".into(),
+            history,
+            topic_ttl_ms: 1,
+        };
+        assert_eq!(target(64).stream_len(), 66);
+        // not wrapped to 1 (a stream trimmed to one entry), nor past Redis's integers
+        assert_eq!(target(usize::MAX).stream_len(), i64::MAX as usize);
+        assert_eq!(target(i64::MAX as usize).stream_len(), i64::MAX as usize);
+    }
 }

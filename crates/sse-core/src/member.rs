@@ -209,6 +209,8 @@ pub fn subscribe_request<R: Timer>(
 /// As [`subscribe_request`].
 pub fn admit_request(hub: &Hub, head: &dyn RequestHead) -> Result<(), Rejection> {
     if !acceptable(head) {
+        // counted like every other refusal of a subscription
+        hub.count_rejection(Rejection::NotAcceptable);
         return Err(Rejection::NotAcceptable);
     }
     hub.admit(head)

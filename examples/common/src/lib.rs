@@ -417,10 +417,15 @@ pub fn token_authorizer(token: &str) -> Authorizer {
         let given = req.bearer_token().or_else(|| req.query_param("token"));
         let answer = if given.is_some_and(|given| same_token(given.as_bytes(), &expected)) {
             let admission = Admission::new();
-            Ok(if req.protocols.iter().any(|p| p == "bearer") {
-                admission.protocol("bearer")
-            } else {
-                admission
+            // the keyword as the client spelled it: the 101 must echo one of its values
+            // verbatim, and bearer_token takes `Bearer` as well as `bearer`
+            let keyword = req
+                .protocols
+                .iter()
+                .find(|p| p.eq_ignore_ascii_case("bearer"));
+            Ok(match keyword {
+                Some(keyword) => admission.protocol(keyword),
+                None => admission,
             })
         } else {
             Err(Refusal::new(401)

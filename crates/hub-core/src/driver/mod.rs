@@ -265,12 +265,13 @@ impl<T: Transport, R: Timer> Connection<T, R> {
 
     /// Leaves the hub (counted once, under `reason` unless the client was closed otherwise
     /// first); everything still unsent, the replay included, is discarded and counted.
-    fn leave(&mut self, reason: DisconnectReason) {
+    /// Returns the reason the departure was counted under.
+    fn leave(&mut self, reason: DisconnectReason) -> DisconnectReason {
         let unsent = self.replay.len() + usize::from(self.missed.is_some());
         self.replay = VecDeque::new();
         self.missed = None;
         self.hub.inner.count_dropped(unsent);
-        self.client.shared.leave(reason);
+        self.client.shared.leave(reason)
     }
 
     fn reason_now(&self, otherwise: DisconnectReason) -> DisconnectReason {
@@ -502,15 +503,19 @@ impl<T: Transport, R: Timer> Connection<T, R> {
 
     /// The connection is over: the client leaves (counted once), and its disconnect hook is
     /// started.
-    fn finish(&mut self, reason: DisconnectReason) {
+    /// The reason is the one the departure was counted under (an eviction or a shutdown that
+    /// came first, say, though the connection ended otherwise before acting on it): the hook,
+    /// the stats and the connection's output agree.
+    fn finish(&mut self, reason: DisconnectReason) -> DisconnectReason {
         if self.finished {
-            return;
+            return self.ended.unwrap_or(reason);
         }
         self.finished = true;
         self.handler = None;
-        self.leave(reason);
+        let reason = self.leave(reason);
         self.ended = Some(reason);
         self.farewell_hook(reason);
+        reason
     }
 
     /// Entirely done, its disconnect hook included: one connection fewer for
@@ -535,10 +540,7 @@ impl<T: Transport, R: Timer> Future for Connection<T, R> {
             Some(reason) => reason,
             None => match this.drive(cx) {
                 Ok(()) => return Poll::Pending,
-                Err(reason) => {
-                    this.finish(reason);
-                    reason
-                }
+                Err(reason) => this.finish(reason),
             },
         };
         if this.poll_farewell(cx).is_pending() {
@@ -558,7 +560,7 @@ impl<T: Transport, R: Timer> Drop for Connection<T, R> {
         let span = self.span.clone();
         let _entered = span.enter();
         let reason = self.reason_now(DisconnectReason::PeerClosed);
-        self.finish(reason);
+        let _ = self.finish(reason);
         self.hand_over_farewell();
         self.retire();
     }

@@ -32,8 +32,10 @@ pub(crate) type Entry = (Option<u64>, Message, Option<Arc<Deflated>>);
 pub(crate) struct Queue {
     pub(crate) data: VecDeque<Entry>,
     /// `true` once the client has left (closed, evicted, gone): nothing more is accepted.
-    /// Whoever sets it counts the departure, so each client is counted exactly once.
+    /// Whoever sets it counts the departure, so each client is counted exactly once...
     pub(crate) closed: bool,
+    /// ...under this reason: the one its disconnect hook is told too.
+    pub(crate) left_as: Option<DisconnectReason>,
     pub(crate) close: Option<CloseRequest>,
     /// A `missed` notice owed ahead of `data` (a topic's late catch-up found a gap).
     pub(crate) missed: Option<crate::history::Missed>,
@@ -101,6 +103,7 @@ impl Shared {
         }
         if q.data.len() >= self.capacity {
             q.closed = true;
+            q.left_as = Some(DisconnectReason::SlowConsumer);
             q.close = Some(CloseRequest {
                 frame: CloseFrame::from_static(CloseCode::POLICY, "slow consumer"),
                 reason: DisconnectReason::SlowConsumer,
@@ -133,6 +136,7 @@ impl Shared {
         q.closed = true;
         let dropped = if request.drain { 0 } else { q.discard() };
         let reason = request.reason;
+        q.left_as = Some(reason);
         q.close = Some(request);
         drop(q);
         self.count_departure(reason, dropped);
@@ -141,13 +145,17 @@ impl Shared {
     }
 
     /// The driver leaves: closes the queue if nobody did yet (then counts the departure under
-    /// `reason`), discards what is left in it, and leaves the registry.
-    pub(crate) fn leave(&self, reason: DisconnectReason) {
-        let (first, dropped) = {
+    /// `reason`), discards what is left in it, and leaves the registry. Returns the reason the
+    /// departure was counted under (`reason`, unless the client was closed otherwise first).
+    pub(crate) fn leave(&self, reason: DisconnectReason) -> DisconnectReason {
+        let (first, dropped, counted) = {
             let mut q = self.lock();
             let first = !q.closed;
             q.closed = true;
-            (first, q.discard())
+            if first {
+                q.left_as = Some(reason);
+            }
+            (first, q.discard(), q.left_as.unwrap_or(reason))
         };
         if let Some(hub) = self.hub.upgrade() {
             hub.count_dropped(dropped);
@@ -156,5 +164,6 @@ impl Shared {
             }
             hub.unregister(self.id);
         }
+        counted
     }
 }
