@@ -95,8 +95,13 @@ impl Plan {
     }
 }
 
+/// Cargo's target directory: `$CARGO_TARGET_DIR` when set (cargo, run by us, builds there
+/// too; relative to the project root), else `target/` in the project root.
 pub(crate) fn target_dir() -> PathBuf {
-    project_root().join("target")
+    match std::env::var_os("CARGO_TARGET_DIR").filter(|d| !d.is_empty()) {
+        Some(dir) => project_root().join(dir),
+        None => project_root().join("target"),
+    }
 }
 
 pub(crate) fn pinned(core: u32, program: impl Into<std::ffi::OsString>) -> Command {
