@@ -5,7 +5,8 @@
 //!
 //! Servers: our examples (hyper, warp, actix lean, actix handler path) and the baselines under
 //! `bench/`: the syscall floor, a naive tokio-tungstenite hub, a gorilla/websocket hub (Go and
-//! gorilla from Debian, built offline in GOPATH mode) and a Node `ws` hub. Missing toolchains
+//! gorilla from Debian, built offline in GOPATH mode), a Node `ws` hub and a uWebSockets.js hub
+//! (its native binary, from npm). Missing toolchains
 //! are installed (`apt-get install golang-go golang-github-gorilla-websocket-dev`, `npm ci`).
 //! S7 (`bench_cluster`) and S8 (`bench_topics`) follow the servers; `bench cluster` and
 //! `bench s8` run only theirs and keep the other figures of the committed results.
@@ -17,7 +18,7 @@ use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::process::Command;
 
-const SERVERS: [Server; 8] = [
+const SERVERS: [Server; 9] = [
     Server::Ours("example-hyper"),
     Server::Ours("example-warp"),
     Server::Ours("example-actix"),
@@ -26,6 +27,7 @@ const SERVERS: [Server; 8] = [
     Server::Naive,
     Server::Gorilla,
     Server::NodeWs,
+    Server::Uws,
 ];
 
 fn install_toolchains(servers: &[Server]) -> Result<(), String> {
@@ -66,7 +68,13 @@ fn install_toolchains(servers: &[Server]) -> Result<(), String> {
             return Err("bench: building the gorilla hub failed".into());
         }
     }
-    if servers.contains(&Server::NodeWs) && !root.join("bench/node/node_modules/ws").exists() {
+    let node_modules = root.join("bench/node/node_modules");
+    let node_missing = |server: Server, package: &str| {
+        servers.contains(&server) && !node_modules.join(package).exists()
+    };
+    if node_missing(Server::NodeWs, "ws")
+        || node_missing(Server::Uws, "@trufflesuite/uws-js-unofficial")
+    {
         let ok = Command::new("npm")
             .args(["ci", "--no-audit", "--no-fund"])
             .current_dir(root.join("bench/node"))

@@ -17,6 +17,9 @@ pub(crate) enum Server {
     Naive,
     Gorilla,
     NodeWs,
+    /// uWebSockets.js (`bench/node/uws.mjs`, from the npm package
+    /// `@trufflesuite/uws-js-unofficial`, which carries uWS's native binaries).
+    Uws,
     /// S8's server on hub-hyper (`bench/src/bin/topic_hub.rs`).
     TopicHub,
 }
@@ -29,6 +32,7 @@ impl Server {
             Server::Naive => "naive tokio-tungstenite",
             Server::Gorilla => "gorilla/websocket",
             Server::NodeWs => "node ws",
+            Server::Uws => "uWebSockets.js",
             Server::TopicHub => "topic_hub",
         }
     }
@@ -126,6 +130,11 @@ pub(crate) fn start(server: Server, env: &[(&str, &str)]) -> Result<Running, Str
         Server::NodeWs => {
             let mut c = pinned(0, "node");
             c.arg(root.join("bench/node/hub.mjs"));
+            c
+        }
+        Server::Uws => {
+            let mut c = pinned(0, "node");
+            c.arg(root.join("bench/node/uws.mjs"));
             c
         }
     };

@@ -47,7 +47,7 @@ tasks:
   bench [--quick] [SERVER..] | bench cluster | bench s8 | bench --report
               the eight scenarios (S1-S8: fan-out, latency, memory, slow client, SSE,
               keepalive, cross-node, topics) against every example and the baselines (floor,
-              naive tokio-tungstenite, gorilla, node ws); writes bench/results/ (--quick: tiny
+              naive tokio-tungstenite, gorilla, node ws, uWebSockets.js); writes bench/results/ (--quick: tiny
               sizes, to target/bench/; cluster: only S7; s8: only S8; --report: rewrites
               results.md and plot.svg from results.json). Method: bench/README.md
   fuzz [SECONDS]
