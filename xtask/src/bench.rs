@@ -6,10 +6,11 @@
 //! Servers: our examples (hyper, warp, actix lean, actix handler path) and the baselines under
 //! `bench/`: the syscall floor, a naive tokio-tungstenite hub, a gorilla/websocket hub (Go and
 //! gorilla from Debian, built offline in GOPATH mode), a Node `ws` hub and a uWebSockets.js hub
-//! (its native binary, from npm). Missing toolchains
-//! are installed (`apt-get install golang-go golang-github-gorilla-websocket-dev`, `npm ci`).
-//! S7 (`bench_cluster`) and S8 (`bench_topics`) follow the servers; `bench cluster` and
-//! `bench s8` run only theirs and keep the other figures of the committed results.
+//! (its native binary, from npm). Missing toolchains are installed (`apt-get install
+//! golang-go golang-github-gorilla-websocket-dev`, `npm ci`). Our servers also run
+//! S1-deflate (`bench_deflate`). S7 (`bench_cluster`) and S8 (`bench_topics`) follow the
+//! servers; `bench cluster` and `bench s8` run only theirs and keep the other figures of the
+//! committed results.
 
 use crate::bench_harness::{loadgen_at, start, target_dir, Plan, Server};
 use crate::examples::{self, Profile, Running};
@@ -156,6 +157,12 @@ fn run_server(server: Server, plan: &Plan, records: &mut Vec<Value>) -> Result<(
     if !server.is_ours() {
         return Ok(());
     }
+    // S1-deflate: 1 KiB JSON-like messages, with and without permessage-deflate
+    let running = start(server, &[])?;
+    for params in crate::bench_deflate::runs(plan) {
+        measure(&running, crate::bench_deflate::SCENARIO, "fanout", params)?;
+    }
+    drop(running);
     // S5: S1 (64 B) and S2 over Server-Sent Events
     let running = start(server, &[])?;
     for batch in [1, 16] {

@@ -53,6 +53,8 @@ pub(crate) struct Plan {
     pub(crate) slow_clients: usize,
     pub(crate) slow_seconds: f64,
     pub(crate) slow_trials: u32,
+    /// S1-deflate: trials of each pair (plain, deflate).
+    pub(crate) deflate_trials: u32,
     pub(crate) keepalive: usize,
     pub(crate) keepalive_seconds: f64,
     /// Seconds memory settles before it is read.
@@ -73,6 +75,7 @@ impl Plan {
             slow_clients: 100,
             slow_seconds: 3.0,
             slow_trials: 3,
+            deflate_trials: 3,
             keepalive: 10_000,
             keepalive_seconds: 10.0,
             settle: 2.0,
@@ -91,6 +94,7 @@ impl Plan {
             slow_clients: 20,
             slow_seconds: 0.3,
             slow_trials: 1,
+            deflate_trials: 1,
             keepalive: 200,
             keepalive_seconds: 2.5,
             settle: 0.2,

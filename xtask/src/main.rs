@@ -13,6 +13,7 @@
 mod autobahn;
 mod bench;
 mod bench_cluster;
+mod bench_deflate;
 mod bench_harness;
 mod bench_report;
 mod bench_topics;
