@@ -5,10 +5,12 @@
 //!
 //! Servers: our examples (hyper, warp, actix lean, actix handler path) and the baselines under
 //! `bench/`: the syscall floor, a naive tokio-tungstenite hub, a gorilla/websocket hub (Go and
-//! gorilla from Debian, built offline in GOPATH mode) and a Node `ws` hub. Missing toolchains
-//! are installed (`apt-get install golang-go golang-github-gorilla-websocket-dev`, `npm ci`).
-//! S7 (`bench_cluster`) and S8 (`bench_topics`) follow the servers; `bench cluster` and
-//! `bench s8` run only theirs and keep the other figures of the committed results.
+//! gorilla from Debian, built offline in GOPATH mode), a Node `ws` hub and a uWebSockets.js hub
+//! (its native binary, from npm). Missing toolchains are installed (`apt-get install
+//! golang-go golang-github-gorilla-websocket-dev`, `npm ci`). Our servers also run
+//! S1-deflate (`bench_deflate`). S7 (`bench_cluster`) and S8 (`bench_topics`) follow the
+//! servers; `bench cluster` and `bench s8` run only theirs and keep the other figures of the
+//! committed results.
 
 use crate::bench_harness::{loadgen_at, start, target_dir, Plan, Server};
 use crate::examples::{self, Profile, Running};
@@ -17,7 +19,7 @@ use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::process::Command;
 
-const SERVERS: [Server; 8] = [
+const SERVERS: [Server; 9] = [
     Server::Ours("example-hyper"),
     Server::Ours("example-warp"),
     Server::Ours("example-actix"),
@@ -26,6 +28,7 @@ const SERVERS: [Server; 8] = [
     Server::Naive,
     Server::Gorilla,
     Server::NodeWs,
+    Server::Uws,
 ];
 
 fn install_toolchains(servers: &[Server]) -> Result<(), String> {
@@ -66,7 +69,13 @@ fn install_toolchains(servers: &[Server]) -> Result<(), String> {
             return Err("bench: building the gorilla hub failed".into());
         }
     }
-    if servers.contains(&Server::NodeWs) && !root.join("bench/node/node_modules/ws").exists() {
+    let node_modules = root.join("bench/node/node_modules");
+    let node_missing = |server: Server, package: &str| {
+        servers.contains(&server) && !node_modules.join(package).exists()
+    };
+    if node_missing(Server::NodeWs, "ws")
+        || node_missing(Server::Uws, "@trufflesuite/uws-js-unofficial")
+    {
         let ok = Command::new("npm")
             .args(["ci", "--no-audit", "--no-fund"])
             .current_dir(root.join("bench/node"))
@@ -148,6 +157,12 @@ fn run_server(server: Server, plan: &Plan, records: &mut Vec<Value>) -> Result<(
     if !server.is_ours() {
         return Ok(());
     }
+    // S1-deflate: 1 KiB JSON-like messages, with and without permessage-deflate
+    let running = start(server, &[])?;
+    for params in crate::bench_deflate::runs(plan) {
+        measure(&running, crate::bench_deflate::SCENARIO, "fanout", params)?;
+    }
+    drop(running);
     // S5: S1 (64 B) and S2 over Server-Sent Events
     let running = start(server, &[])?;
     for batch in [1, 16] {

@@ -17,6 +17,9 @@ pub(crate) enum Server {
     Naive,
     Gorilla,
     NodeWs,
+    /// uWebSockets.js (`bench/node/uws.mjs`, from the npm package
+    /// `@trufflesuite/uws-js-unofficial`, which carries uWS's native binaries).
+    Uws,
     /// S8's server on hub-hyper (`bench/src/bin/topic_hub.rs`).
     TopicHub,
 }
@@ -29,6 +32,7 @@ impl Server {
             Server::Naive => "naive tokio-tungstenite",
             Server::Gorilla => "gorilla/websocket",
             Server::NodeWs => "node ws",
+            Server::Uws => "uWebSockets.js",
             Server::TopicHub => "topic_hub",
         }
     }
@@ -49,6 +53,8 @@ pub(crate) struct Plan {
     pub(crate) slow_clients: usize,
     pub(crate) slow_seconds: f64,
     pub(crate) slow_trials: u32,
+    /// S1-deflate: trials of each pair (plain, deflate).
+    pub(crate) deflate_trials: u32,
     pub(crate) keepalive: usize,
     pub(crate) keepalive_seconds: f64,
     /// Seconds memory settles before it is read.
@@ -69,6 +75,7 @@ impl Plan {
             slow_clients: 100,
             slow_seconds: 3.0,
             slow_trials: 3,
+            deflate_trials: 3,
             keepalive: 10_000,
             keepalive_seconds: 10.0,
             settle: 2.0,
@@ -87,6 +94,7 @@ impl Plan {
             slow_clients: 20,
             slow_seconds: 0.3,
             slow_trials: 1,
+            deflate_trials: 1,
             keepalive: 200,
             keepalive_seconds: 2.5,
             settle: 0.2,
@@ -95,8 +103,13 @@ impl Plan {
     }
 }
 
+/// Cargo's target directory: `$CARGO_TARGET_DIR` when set (cargo, run by us, builds there
+/// too; relative to the project root), else `target/` in the project root.
 pub(crate) fn target_dir() -> PathBuf {
-    project_root().join("target")
+    match std::env::var_os("CARGO_TARGET_DIR").filter(|d| !d.is_empty()) {
+        Some(dir) => project_root().join(dir),
+        None => project_root().join("target"),
+    }
 }
 
 pub(crate) fn pinned(core: u32, program: impl Into<std::ffi::OsString>) -> Command {
@@ -121,6 +134,11 @@ pub(crate) fn start(server: Server, env: &[(&str, &str)]) -> Result<Running, Str
         Server::NodeWs => {
             let mut c = pinned(0, "node");
             c.arg(root.join("bench/node/hub.mjs"));
+            c
+        }
+        Server::Uws => {
+            let mut c = pinned(0, "node");
+            c.arg(root.join("bench/node/uws.mjs"));
             c
         }
     };

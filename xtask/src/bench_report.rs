@@ -290,6 +290,7 @@ pub(crate) fn markdown(results: &Value) -> String {
             cell(num(f, "closed_by_server"), 0)
         );
     }
+    md.push_str(&crate::bench_deflate::markdown(results));
     md.push_str(&cluster_markdown(results));
     md.push_str(&crate::bench_topics::markdown(results));
     md.push_str(&targets(results));
@@ -365,6 +366,18 @@ fn targets(results: &Value) -> String {
                     })
                     .reduce(f64::max)
             }),
+        ),
+        (
+            "permessage-deflate against plain, CPU per delivery (1 KiB JSON, worse batch)",
+            crate::bench_deflate::CPU_TARGET,
+            "×",
+            Box::new(|s| crate::bench_deflate::cpu_ratio(results, s)),
+        ),
+        (
+            "permessage-deflate against plain, bytes on the wire per delivery (worse batch)",
+            crate::bench_deflate::WIRE_TARGET,
+            "%",
+            Box::new(|s| crate::bench_deflate::wire_percent(results, s)),
         ),
     ];
     let mut md = String::from("\n### Targets (**bold**: not met)\n\n| target | limit |");

@@ -1,7 +1,7 @@
 //! The example servers, built and started as child processes for the tasks that drive them
 //! from outside (`mem`, `autobahn`, `bench`).
 
-use crate::{cargo, project_root};
+use crate::cargo;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
@@ -71,8 +71,7 @@ pub(crate) fn start(
     profile: Profile,
     env: &[(&str, &str)],
 ) -> Result<Running, String> {
-    let binary = project_root()
-        .join("target")
+    let binary = crate::bench_harness::target_dir()
         .join(profile.dir())
         .join(example);
     let log_filter = format!(

@@ -13,6 +13,7 @@
 mod autobahn;
 mod bench;
 mod bench_cluster;
+mod bench_deflate;
 mod bench_harness;
 mod bench_report;
 mod bench_topics;
@@ -47,7 +48,7 @@ tasks:
   bench [--quick] [SERVER..] | bench cluster | bench s8 | bench --report
               the eight scenarios (S1-S8: fan-out, latency, memory, slow client, SSE,
               keepalive, cross-node, topics) against every example and the baselines (floor,
-              naive tokio-tungstenite, gorilla, node ws); writes bench/results/ (--quick: tiny
+              naive tokio-tungstenite, gorilla, node ws, uWebSockets.js); writes bench/results/ (--quick: tiny
               sizes, to target/bench/; cluster: only S7; s8: only S8; --report: rewrites
               results.md and plot.svg from results.json). Method: bench/README.md
   fuzz [SECONDS]

@@ -4,6 +4,7 @@
 //!
 //! ```text
 //! loadgen fanout    --addr A --pid P --clients N --size S --batch B --seconds T [--sse PATH] [--stalled]
+//!                   [--fill filler|json] [--deflate]
 //! loadgen latency   --addr A --pid P --clients N --size S --rate R --seconds T [--sse PATH]
 //! loadgen idle      --addr A --pid P --clients N [--size 8192] [--settle SECONDS]
 //! loadgen keepalive --addr A --pid P --clients N --seconds T
@@ -18,6 +19,12 @@
 //! `--idle-clients N --idle-path Q` (fanout) connects N more clients on `Q` first, which stay
 //! idle and must receive nothing (reported as `idle_deliveries`): a publish to a topic among
 //! many connected clients. `topics` (S8) is in `topics.rs`.
+//!
+//! `--fill json` (fanout, latency) makes the payloads JSON like a ticker's (`wire::json_payload`)
+//! rather than `x` repeated. `--deflate` makes the clients offer permessage-deflate; each must
+//! see it agreed in the 101 and then RSV1 on every data message, and each inflates its first
+//! message and checks it against what was sent (`deflate.rs`). The publisher sends plain
+//! frames. Every fanout reports the data-frame bytes received per delivery.
 //!
 //! Every scenario uses `/ws/chat` semantics: a message from one client reaches every client,
 //! the sender included. The publisher is connection 0; with `--sse`, the N receivers are
@@ -36,6 +43,7 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::Notify;
 
+mod deflate;
 mod topics;
 
 type Error = Box<dyn std::error::Error>;
@@ -51,6 +59,10 @@ struct Shared {
     pings: Cell<u64>,
     closes: RefCell<HashMap<u16, u64>>,
     epoch: Option<Instant>,
+    /// Bytes of data frames received, headers included.
+    wire_bytes: Cell<u64>,
+    /// What the permessage-deflate clients saw (`deflate.rs`).
+    deflate: deflate::Checks,
 }
 
 impl Shared {
@@ -86,6 +98,8 @@ impl Shared {
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Ws,
+    /// A WebSocket that offers permessage-deflate, and requires it agreed.
+    WsDeflate,
     Sse,
 }
 
@@ -110,6 +124,10 @@ struct Args {
     /// Topics per client (topics).
     per_client: usize,
     stalled: bool,
+    /// What follows the stamp in a payload.
+    fill: wire::Fill,
+    /// The clients offer permessage-deflate.
+    deflate: bool,
     /// Seconds to let memory settle before reading it (idle).
     settle: f64,
 }
@@ -120,10 +138,11 @@ fn args() -> Result<Args, Error> {
         .next()
         .ok_or("usage: loadgen SCENARIO --addr A --pid P ...")?;
     let mut kv: HashMap<String, String> = HashMap::new();
-    let mut stalled = false;
+    let (mut stalled, mut deflate) = (false, false);
     while let Some(k) = it.next() {
-        if k == "--stalled" {
-            stalled = true;
+        if k == "--stalled" || k == "--deflate" {
+            stalled |= k == "--stalled";
+            deflate |= k == "--deflate";
             continue;
         }
         let v = it.next().ok_or_else(|| format!("{k} needs a value"))?;
@@ -151,6 +170,8 @@ fn args() -> Result<Args, Error> {
         idle_path: get("idle-path", "/ws/chat"),
         per_client: get("per-client", "10").parse()?,
         stalled,
+        fill: wire::Fill::parse(&get("fill", "filler")).ok_or("--fill is filler or json")?,
+        deflate,
         settle: get("settle", "2").parse()?,
     })
 }
@@ -171,6 +192,7 @@ async fn open(
     let host = addr.to_string();
     let request = match kind {
         Kind::Ws => wire::upgrade_request(&host, path),
+        Kind::WsDeflate => wire::upgrade_request_offering(&host, path, Some(deflate::OFFER)),
         Kind::Sse => wire::sse_request(&host, path),
     };
     stream.write_all(request.as_bytes()).await?;
@@ -183,13 +205,16 @@ async fn open(
             break end;
         }
     };
-    let want: &[u8] = if kind == Kind::Ws {
-        b"HTTP/1.1 101"
-    } else {
+    let want: &[u8] = if kind == Kind::Sse {
         b"HTTP/1.1 200"
+    } else {
+        b"HTTP/1.1 101"
     };
     if !buf.starts_with(want) {
         return Err(format!("refused: {}", String::from_utf8_lossy(&buf[..end])).into());
+    }
+    if kind == Kind::WsDeflate {
+        deflate::agreed(&buf[..end])?;
     }
     Ok((stream, buf.split_off(end)))
 }
@@ -206,14 +231,30 @@ async fn receive(
     shared: Rc<Shared>,
 ) {
     let mut message_start: Vec<u8> = Vec::new();
+    let mut sampled = false;
     loop {
         let mut used = 0;
         match kind {
             Kind::Sse => used = wire::sse_events(&buf, |data| shared.delivered(data)),
-            Kind::Ws => {
+            Kind::Ws | Kind::WsDeflate => {
                 while let Some(f) = wire::parse(&buf[used..]) {
                     let payload = &buf[used + f.start..used + f.end];
+                    if f.opcode <= 0x2 {
+                        shared
+                            .wire_bytes
+                            .set(shared.wire_bytes.get() + f.end as u64);
+                    }
+                    if f.opcode == 0x1 || f.opcode == 0x2 {
+                        shared.deflate.message(f.rsv1);
+                    }
                     match f.opcode {
+                        0x1 | 0x2 if f.fin && f.rsv1 && !sampled => {
+                            sampled = true;
+                            match shared.deflate.sample(payload) {
+                                Some(message) => shared.delivered(&message),
+                                None => shared.delivered(payload),
+                            }
+                        }
                         0x1 | 0x2 if f.fin => shared.delivered(payload),
                         0x1 | 0x2 => {
                             message_start.clear();
@@ -264,16 +305,17 @@ struct Fleet {
 async fn connect_fleet(a: &Args, shared: &Rc<Shared>, answer_pings: bool) -> Result<Fleet, Error> {
     let mut publisher = None;
     let mut receivers = 0;
+    let ws = if a.deflate { Kind::WsDeflate } else { Kind::Ws };
     let (kind, path) = match &a.sse {
         Some(p) => (Kind::Sse, p.as_str()),
-        None => (Kind::Ws, a.path.as_str()),
+        None => (ws, a.path.as_str()),
     };
     if kind == Kind::Sse || a.pub_addr.is_some() {
         // the publisher is an extra WebSocket, and receives its own messages too
         let at = a.pub_addr.unwrap_or(a.addr);
-        let (s, rest) = open(at, Kind::Ws, &a.path, None).await?;
+        let (s, rest) = open(at, ws, &a.path, None).await?;
         let (rd, wr) = s.into_split();
-        tokio::task::spawn_local(receive(rd, None, false, Kind::Ws, rest, shared.clone()));
+        tokio::task::spawn_local(receive(rd, None, false, ws, rest, shared.clone()));
         publisher = Some(wr);
         receivers += 1;
     }
@@ -318,7 +360,10 @@ fn rss(pid: u32) -> u64 {
 
 async fn fanout(a: Args) -> Result<Value, Error> {
     let bystanders = connect_bystanders(&a).await?;
-    let shared = Rc::new(Shared::default());
+    let shared = Rc::new(Shared {
+        deflate: deflate::Checks::new(a.fill),
+        ..Shared::default()
+    });
     let Fleet {
         publisher,
         receivers,
@@ -335,7 +380,7 @@ async fn fanout(a: Args) -> Result<Value, Error> {
         let mut out = Vec::with_capacity(a.batch * (a.size + 14));
         for _ in 0..a.batch {
             seq += 1;
-            wire::client_frame(&mut out, 0x1, &wire::payload(seq, 0, a.size));
+            wire::client_frame(&mut out, 0x1, &a.fill.payload(seq, 0, a.size));
         }
         let target = shared.delivered.get() + receivers * a.batch as u64;
         publisher.write_all(&out).await?;
@@ -354,6 +399,7 @@ async fn fanout(a: Args) -> Result<Value, Error> {
         round(&shared, &mut publisher).await?;
     }
     let (d0, c0, t0) = (shared.delivered.get(), cpu(&a.pids), Instant::now());
+    let b0 = shared.wire_bytes.get();
     let mut rounds = 0u64;
     while t0.elapsed() < Duration::from_secs_f64(a.seconds) {
         round(&shared, &mut publisher).await?;
@@ -368,7 +414,9 @@ async fn fanout(a: Args) -> Result<Value, Error> {
         "cpu_us_per_delivery": cpu_ns as f64 / 1000.0 / deliveries.max(1) as f64,
         "server_cpu_share": cpu_ns as f64 / wall.as_nanos() as f64,
         "rss_growth_kib": rss(a.pid).saturating_sub(rss_before),
+        "wire_bytes_per_delivery": (shared.wire_bytes.get() - b0) as f64 / deliveries.max(1) as f64,
     });
+    shared.deflate.verify(&mut result, a.deflate, receivers)?;
     if a.idle_clients > 0 {
         result["idle_clients"] = json!(a.idle_clients);
         result["idle_deliveries"] = json!(bystanders.delivered.get());
@@ -420,6 +468,7 @@ async fn latency(a: Args) -> Result<Value, Error> {
     let shared = Rc::new(Shared {
         latency: Some(RefCell::new(Histogram::default())),
         epoch: Some(epoch),
+        deflate: deflate::Checks::new(a.fill),
         ..Shared::default()
     });
     let Fleet {
@@ -439,7 +488,7 @@ async fn latency(a: Args) -> Result<Value, Error> {
         tokio::time::sleep_until(intended).await;
         let ns = (intended.into_std() - epoch).as_nanos() as u64;
         out.clear();
-        wire::client_frame(&mut out, 0x1, &wire::payload(seq, ns, a.size));
+        wire::client_frame(&mut out, 0x1, &a.fill.payload(seq, ns, a.size));
         publisher.write_all(&out).await?;
     }
     let complete = shared
