@@ -31,7 +31,7 @@ def case_key(case_id):
 
 async def run(url):
     try:
-        return await kosoku.run_fuzzingclient(url, None, EXCLUDE, concurrency=2)
+        return await kosoku.run_fuzzingclient(url, None, EXCLUDE, concurrency=4)
     except kosoku.FailureError as failure:
         return failure.results
 

@@ -115,7 +115,7 @@ pub struct HubConfig {
     pub name: std::sync::Arc<str>,
     /// permessage-deflate (RFC 7692): negotiated with every WebSocket client that offers it
     /// (browsers all do), every message compressed (from [`DeflateConfig::threshold`] bytes
-    /// up), once per broadcast. Default: on, threshold 0, level 1.
+    /// up), once per broadcast. Default: on, threshold 0, level 6.
     pub deflate: crate::codec::DeflateConfig,
 }
 
