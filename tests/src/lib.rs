@@ -4,6 +4,7 @@
 
 pub mod authed;
 pub mod bare;
+pub mod deflate;
 pub mod raw;
 pub mod redis;
 pub mod sse;

@@ -3,8 +3,8 @@
 //! form per broadcast, plain frames for clients that did not offer it, and hostile input.
 #![allow(clippy::unwrap_used)]
 
-use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress};
 use hub_core::DisconnectReason;
+use hub_tests::deflate::{bomb, compress as deflate, inflate};
 use hub_tests::raw::{frame, header, request, upgrade_head, Frame, RawWs};
 use hub_tests::{wait_hub, Adapter, Server};
 use std::net::SocketAddr;
@@ -19,35 +19,6 @@ async fn connect_deflate(addr: SocketAddr, path: &str) -> (RawWs, Option<String>
     assert_eq!(status, 101, "upgrade refused: {head}");
     let agreed = header(&head, "sec-websocket-extensions").map(String::from);
     (RawWs { stream }, agreed)
-}
-
-/// Raw deflate of one message, as an RFC 7692 client sends it (tail removed).
-fn deflate(payload: &[u8]) -> Vec<u8> {
-    let mut c = Compress::new(Compression::default(), false);
-    let mut out = Vec::with_capacity(payload.len() + 1024);
-    loop {
-        let done = c.total_in() as usize;
-        c.compress_vec(&payload[done..], &mut out, FlushCompress::Sync)
-            .unwrap();
-        if c.total_in() as usize == payload.len() && out.len() < out.capacity() {
-            break;
-        }
-        out.reserve(64 * 1024);
-    }
-    out.truncate(out.len() - 4);
-    out
-}
-
-/// Inflates one compressed message the server sent.
-fn inflate(data: &[u8]) -> Vec<u8> {
-    let mut d = Decompress::new(false);
-    let mut input = data.to_vec();
-    input.extend([0, 0, 0xff, 0xff]);
-    let mut out = Vec::with_capacity(64 * 1024);
-    d.decompress_vec(&input, &mut out, FlushDecompress::Sync)
-        .unwrap();
-    assert_eq!(d.total_in() as usize, input.len(), "inflated in one go");
-    out
 }
 
 /// The next data frame (pings and pongs skipped).
@@ -82,12 +53,12 @@ async fn an_offer_is_agreed_and_an_echo_comes_back_compressed(adapter: Adapter) 
         "{} bytes",
         echo.payload.len()
     );
-    assert_eq!(inflate(&echo.payload), text.as_bytes());
+    assert_eq!(inflate(&echo.payload, 15), text.as_bytes());
     // uncompressed messages are fine too (RSV1 is per message)
     ws.send(true, 0x2, &[7; 300], true).await;
     let echo = next_data(&mut ws).await;
     assert!(echo.rsv1);
-    assert_eq!(inflate(&echo.payload), vec![7; 300]);
+    assert_eq!(inflate(&echo.payload, 15), vec![7; 300]);
 }
 
 fn with_rsv1(mut frame: Vec<u8>) -> Vec<u8> {
@@ -110,7 +81,7 @@ async fn a_broadcast_goes_compressed_to_deflate_clients_and_plain_to_the_rest(ad
     );
     assert!(fa.rsv1 && fb.rsv1 && !fp.rsv1);
     assert_eq!(fa.payload, fb.payload, "the same compressed bytes for both");
-    assert_eq!(inflate(&fa.payload), text.as_bytes());
+    assert_eq!(inflate(&fa.payload, 15), text.as_bytes());
     assert_eq!(fp.payload, text.as_bytes());
     assert!(fa.payload.len() * 4 < text.len());
 }
@@ -119,22 +90,7 @@ async fn a_deflate_bomb_is_closed_with_1009_and_the_client_counted(adapter: Adap
     let server = Server::start(adapter).await;
     let (mut ws, _) = connect_deflate(server.addr, "/ws/chat").await;
     // 100 MB of zeros: about 100 KB on the wire, far over the 512 KiB limit inflated
-    let mut c = Compress::new(Compression::best(), false);
-    let zeros = vec![0u8; 1 << 20];
-    let mut bomb = Vec::with_capacity(256 * 1024);
-    for _ in 0..100 {
-        let start = c.total_in();
-        while c.total_in() - start < zeros.len() as u64 {
-            let done = (c.total_in() - start) as usize;
-            c.compress_vec(&zeros[done..], &mut bomb, FlushCompress::None)
-                .unwrap();
-            if bomb.capacity() - bomb.len() < 1024 {
-                bomb.reserve(64 * 1024);
-            }
-        }
-    }
-    c.compress_vec(&[], &mut bomb, FlushCompress::Sync).unwrap();
-    bomb.truncate(bomb.len() - 4);
+    let bomb = bomb();
     assert!(bomb.len() < 200 * 1024);
     ws.send_bytes(&with_rsv1(frame(true, 0x2, &bomb, true)))
         .await;
@@ -194,12 +150,7 @@ async fn an_offer_the_hub_cannot_keep_is_declined_not_refused(adapter: Adapter) 
     ws.send(true, 0x1, text.as_bytes(), true).await;
     let echo = next_data(&mut ws).await;
     assert!(echo.rsv1);
-    let mut d = Decompress::new_with_window_bits(false, 9);
-    let mut input = echo.payload.clone();
-    input.extend([0, 0, 0xff, 0xff]);
-    let mut out = Vec::with_capacity(8192);
-    d.decompress_vec(&input, &mut out, FlushDecompress::Sync)
-        .unwrap();
+    let out = inflate(&echo.payload, 9);
     assert_eq!(out, text.as_bytes());
 }
 

@@ -78,28 +78,6 @@ async fn peak_growth_for_a_huge_frame(adapter: Adapter) -> (usize, u16) {
     (growth, code)
 }
 
-/// A compressed message of about 100 KB that inflates to 100 MB.
-fn deflate_bomb() -> Vec<u8> {
-    use flate2::{Compress, Compression, FlushCompress};
-    let mut c = Compress::new(Compression::best(), false);
-    let zeros = vec![0u8; 1 << 20];
-    let mut bomb = Vec::with_capacity(256 * 1024);
-    for _ in 0..100 {
-        let start = c.total_in();
-        while c.total_in() - start < zeros.len() as u64 {
-            let done = (c.total_in() - start) as usize;
-            c.compress_vec(&zeros[done..], &mut bomb, FlushCompress::None)
-                .unwrap();
-            if bomb.capacity() - bomb.len() < 1024 {
-                bomb.reserve(64 * 1024);
-            }
-        }
-    }
-    c.compress_vec(&[], &mut bomb, FlushCompress::Sync).unwrap();
-    bomb.truncate(bomb.len() - 4);
-    bomb
-}
-
 /// Peak live-heap growth while a client that negotiated permessage-deflate sends a deflate
 /// bomb, and waits for the close.
 async fn peak_growth_for_a_deflate_bomb(adapter: Adapter, bomb: &[u8]) -> (usize, u16) {
@@ -147,7 +125,7 @@ async fn a_2_pow_63_frame_is_refused_at_once_with_memory_flat_on_every_adapter()
     // A deflate bomb: ~100 KB that inflates to 100 MB. The server holds the compressed
     // message and at most the 512 KiB limit of its inflated form (plus zlib's state) before it
     // closes with 1009: under 1 MiB however far the bomb would go.
-    let bomb = deflate_bomb();
+    let bomb = hub_tests::deflate::bomb();
     for adapter in [
         Adapter::Hyper,
         Adapter::Actix,
