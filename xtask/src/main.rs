@@ -42,7 +42,7 @@ tasks:
   deny        cargo deny check bans licenses sources (advisories: see the README)
   e2e         the examples in headless Chromium (skipped loudly without it, except with
               CI=true)
-  autobahn [--bless] [--release]
+  autobahn [--bless] [--release] [--full]
               the Autobahn TestSuite cases (kosoku) against every example's /ws/echo; fails
               on any change from autobahn/expected.json (--bless rewrites it)
   bench [--quick] [SERVER..] | bench cluster | bench s8 | bench --report
