@@ -114,7 +114,8 @@ pub struct HubConfig {
     /// convention). Default: `"hub"`.
     pub name: std::sync::Arc<str>,
     /// permessage-deflate (RFC 7692): negotiated with every WebSocket client that offers it
-    /// (browsers all do), every message compressed (from [`DeflateConfig::threshold`] bytes
+    /// (browsers all do), every message compressed (from
+    /// [`DeflateConfig::threshold`](crate::codec::DeflateConfig::threshold) bytes
     /// up), once per broadcast. Default: on, threshold 0, level 6.
     pub deflate: crate::codec::DeflateConfig,
 }
